@@ -1,0 +1,62 @@
+"""nbreplica: data-parallel Keras training on one multi-GPU machine, made for notebooks.
+
+Public API (everything else is private)::
+
+    replicate / multi_gpu_model   split each batch across devices (Keras model in, out)
+    emulate_gpus, list_devices    emulated GPUs on machines without any; what exists
+    use_devices, selected_devices the default device set (the GPU picker writes it)
+"""
+
+from nbreplica._errors import (
+    DeviceConfigurationError,
+    NbreplicaError,
+    ReplicaError,
+    SweepError,
+)
+from nbreplica.accelerators import Accelerator, emulate_from_env, emulate_gpus, list_devices
+from nbreplica.devices import (
+    DeviceStats,
+    ProcessInfo,
+    Sampler,
+    driver_version,
+    free_gpus,
+    nvml_status,
+    snapshot,
+)
+from nbreplica.notebook.picker import GpuPicker
+from nbreplica.selection import selected_devices, use_devices
+
+emulate_from_env()
+
+from nbreplica.replicate import (  # noqa: E402  (emulation must be applied first)
+    ReplicatedModel,
+    TemplateCheckpoint,
+    multi_gpu_model,
+    replicate,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Accelerator",
+    "DeviceConfigurationError",
+    "DeviceStats",
+    "GpuPicker",
+    "NbreplicaError",
+    "ProcessInfo",
+    "ReplicaError",
+    "ReplicatedModel",
+    "Sampler",
+    "SweepError",
+    "TemplateCheckpoint",
+    "driver_version",
+    "emulate_gpus",
+    "free_gpus",
+    "list_devices",
+    "multi_gpu_model",
+    "nvml_status",
+    "replicate",
+    "selected_devices",
+    "snapshot",
+    "use_devices",
+]

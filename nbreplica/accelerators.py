@@ -1,0 +1,100 @@
+"""Which accelerators TensorFlow can place work on, real or emulated.
+
+Emulation splits the one physical CPU into ``n + 1`` TensorFlow logical devices:
+``/device:CPU:0`` stays the host (where ``cpu_merge`` and ``cpu_relocation`` put work)
+and ``/device:CPU:1`` ... ``/device:CPU:n`` stand in for GPUs 0 ... n-1, so placement
+on the host and on each "GPU" stays distinguishable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+from nbreplica import _emulation
+from nbreplica._errors import DeviceConfigurationError
+
+HOST_DEVICE = "/device:CPU:0"
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    """One device ``replicate`` can use: its GPU index, a readable name, its
+    TensorFlow device string, and whether it is an emulated stand-in."""
+
+    index: int
+    name: str
+    device: str
+    emulated: bool
+
+
+def emulate_gpus(n: int) -> list[Accelerator]:
+    """Make ``n`` TensorFlow logical CPU devices stand in for GPUs.
+
+    Must run before TensorFlow starts its runtime (before the first op or device
+    query); ``NBREPLICA_EMULATE_GPUS=n`` does the same when nbreplica is imported.
+    Calling it again with the same ``n`` is a no-op.
+
+    Raises:
+        ValueError: ``n`` is not a whole number >= 1.
+        DeviceConfigurationError: the machine has real GPUs, or TensorFlow already
+            initialized its devices with a different layout.
+    """
+    count = _emulation.parse_count(n, name="n")
+    if count == _emulation.emulated_count():
+        return list_devices()
+    if tf.config.list_physical_devices("GPU"):
+        raise DeviceConfigurationError(
+            "This machine has real GPUs; emulated GPUs are for machines without them. "
+            f"Use replicate(model, gpus=...) with the real devices. Received: n={n!r}"
+        )
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count + 1)]
+        )
+    except RuntimeError as exc:
+        raise DeviceConfigurationError(
+            "TensorFlow has already initialized its devices, so emulated GPUs can no "
+            "longer be added. Call nbreplica.emulate_gpus(n) or set "
+            f"{_emulation.EMULATE_ENV_VAR}=n before TensorFlow runs its first "
+            f"operation (in a notebook: restart the kernel). Received: n={n!r}"
+        ) from exc
+    _emulation.record(count)
+    return list_devices()
+
+
+def list_devices() -> list[Accelerator]:
+    """The accelerators ``replicate`` would use, in index order.
+
+    Emulated GPUs when emulation is on, else TensorFlow's logical GPUs (empty on a
+    machine without any).
+    """
+    emulated = _emulation.emulated_count()
+    if emulated:
+        return [
+            Accelerator(i, f"Emulated GPU {i} (TensorFlow logical CPU device)",
+                        f"/device:CPU:{i + 1}", True)
+            for i in range(emulated)
+        ]
+    return [
+        Accelerator(i, _gpu_name(i), f"/device:GPU:{i}", False)
+        for i in range(len(tf.config.list_logical_devices("GPU")))
+    ]
+
+
+def _gpu_name(index: int) -> str:
+    physical = tf.config.list_physical_devices("GPU")
+    if index < len(physical):
+        details = tf.config.experimental.get_device_details(physical[index])
+        if details.get("device_name"):
+            return str(details["device_name"])
+    return f"GPU {index}"
+
+
+def emulate_from_env() -> None:
+    """Apply ``NBREPLICA_EMULATE_GPUS`` (called when nbreplica is imported)."""
+    count = _emulation.requested_from_env()
+    if count:
+        emulate_gpus(count)

@@ -1,0 +1,108 @@
+"""What a sweep returns: measurements, their summary, plots and a saved report."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from nbreplica.bench import plots, report, stats
+
+
+class SweepResult:
+    """The outcome of :func:`nbreplica.sweep`.
+
+    Attributes:
+        runs: one row per measured point (strategy, device count, repeat), exactly
+            as stored in the results file.
+        frame: one row per (strategy, device count): medians across repeats with
+            confidence intervals (see :func:`nbreplica.bench.stats.median_interval`),
+            speedup, efficiency and the environment. Strategy ``"single"`` is the
+            plain model on one device, the baseline of every speedup.
+        scaling: per strategy, the fitted serial fraction (Amdahl for strong scaling,
+            Gustafson for weak), predicted speedups, and the recommended device count.
+        samples: device samples taken during the sweep (time in seconds since it
+            started, device, metric, value); empty for devices without counters.
+        name, sweep_id: how the sweep is found again with :func:`nbreplica.load_results`.
+        results_path: the results file every point was appended to.
+        interrupted: the sweep was stopped before measuring every planned point.
+    """
+
+    def __init__(
+        self,
+        runs: pd.DataFrame,
+        samples: pd.DataFrame,
+        *,
+        name: str,
+        sweep_id: str,
+        results_path: Path,
+        planned_points: int,
+        interrupted: bool = False,
+        efficiency_threshold: float = 0.7,
+        confidence: float = 0.95,
+    ) -> None:
+        self.runs = runs
+        self.samples = samples
+        self.name = name
+        self.sweep_id = sweep_id
+        self.results_path = results_path
+        self.planned_points = planned_points
+        self.interrupted = interrupted
+        self.confidence = confidence
+        self.frame = stats.summarize(runs, confidence)
+        self.scaling = stats.scaling_table(self.frame, efficiency_threshold)
+
+    @property
+    def recommended_devices(self) -> dict[str, int]:
+        """Per strategy, the largest device count whose efficiency meets the threshold."""
+        return dict(zip(self.scaling["strategy"], self.scaling["recommended_devices"]))
+
+    def plot(self) -> Figure:
+        """Speedup (with the ideal line and the fitted law), efficiency and throughput
+        against the device count, with confidence intervals as error bars."""
+        return plots.scaling_figure(self.frame, confidence=self.confidence)
+
+    def plot_utilization(self) -> Figure:
+        """Each device's utilization and memory over the sweep's time.
+
+        Raises:
+            ValueError: no device reported any counter (emulated devices have none).
+        """
+        return plots.utilization_figure(self.samples, self.frame)
+
+    def table(self) -> str:
+        """The summary as a fixed-width text table (what the command line prints)."""
+        return report.text_table(self.frame, self.scaling)
+
+    def save(self, directory: str | os.PathLike[str]) -> dict[str, Path]:
+        """Write the report to ``directory`` (created if needed) and return the paths.
+
+        Files: ``summary.csv`` (:attr:`frame`), ``runs.csv`` (:attr:`runs`),
+        ``scaling.png`` (:meth:`plot`), ``utilization.png`` (when devices were
+        sampled) and ``report.html``, a self-contained page with the figures
+        embedded, the tables and the environment.
+        """
+        return report.save(self, Path(directory))
+
+    def __repr__(self) -> str:
+        done = len(self.runs)
+        state = f", interrupted after {done}/{self.planned_points} points" if self.interrupted else ""
+        return f"<SweepResult {self.name!r} id={self.sweep_id} points={done}{state}>"
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """A sweep was interrupted (Ctrl-C, or "interrupt kernel" in a notebook).
+
+    Every point measured before the interrupt is in the results file and in
+    :attr:`result`, so ``except SweepInterrupted as stop: stop.result.plot()`` works.
+    """
+
+    def __init__(self, result: SweepResult) -> None:
+        super().__init__(
+            f"Sweep {result.name!r} interrupted after {len(result.runs)} of "
+            f"{result.planned_points} points; they are kept in {result.results_path} "
+            f"(nbreplica.load_results({result.sweep_id!r}))."
+        )
+        self.result = result

@@ -1,0 +1,353 @@
+"""``sweep``: measure a model's training speed over 1, 2, 4, 8 devices."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from nbreplica.accelerators import Accelerator, list_devices
+from nbreplica.bench.data import SweepData
+from nbreplica.bench.measure import (
+    BASELINE,
+    STRATEGIES,
+    Measurement,
+    ModelFn,
+    Point,
+    PointSettings,
+    measure_point,
+)
+from nbreplica.bench.progress import Progress, make_progress
+from nbreplica.bench.result import SweepInterrupted, SweepResult
+from nbreplica.bench.store import SAMPLE_COLUMNS, ResultsStore, RunRecord
+from nbreplica.selection import selected_devices
+
+SCALINGS = ("strong", "weak")
+
+
+def sweep(
+    model_fn: ModelFn,
+    x: Any,
+    y: Any = None,
+    *,
+    devices: Iterable[int] = (1, 2, 4, 8),
+    batch_size: int = 256,
+    scaling: str = "strong",
+    strategy: str | Sequence[str] = "split",
+    repeats: int = 3,
+    steps: int = 20,
+    warmup_steps: int = 3,
+    name: str | None = None,
+    results_path: str | os.PathLike[str] | None = None,
+    efficiency_threshold: float = 0.7,
+    confidence: float = 0.95,
+    sample_interval: float = 0.25,
+    replicate_options: Mapping[str, Any] | None = None,
+    cross_device_ops: tf.distribute.CrossDeviceOps | None = None,
+    progress: bool | Progress | None = None,
+) -> SweepResult:
+    """Measure how training speed scales with the number of devices.
+
+    For each repeat, the plain model on one device (the baseline, strategy
+    ``"single"``) and then each strategy on each larger device count are trained
+    for ``warmup_steps + steps`` steps, interleaved so that slow drift of the
+    machine hits every point alike (the strategies' order alternates between
+    repeats). Every point builds a fresh model with ``model_fn`` and is appended to
+    the results file as soon as it is measured.
+
+    Args:
+        model_fn: builds and compiles a fresh ``keras.Model`` (called once per point,
+            inside the ``MirroredStrategy`` scope for ``"mirrored"``).
+        x, y: training data as ``Model.fit`` takes arrays (``x`` a NumPy array, or a
+            list or dict of them), or ``x`` a ``tf.data.Dataset`` of batches and
+            ``y=None``; it is re-batched for every point and repeated as needed.
+        devices: device counts to measure. 1 is always measured (it is the baseline)
+            and is added when missing. Counts take the first devices of the picker's
+            selection (``nbreplica.use_devices``) if one is set, else of all devices.
+        batch_size: with ``scaling="strong"`` the global batch, the same at every
+            device count; with ``"weak"`` the batch per device (the global batch
+            grows with the device count).
+        scaling: ``"strong"`` or ``"weak"``.
+        strategy: ``"split"`` (:func:`nbreplica.replicate`), ``"mirrored"``
+            (``tf.distribute.MirroredStrategy`` over the same devices), or both.
+        repeats: how many times each point is measured (>= 2 for intervals).
+        steps: measured steps per point, after ``warmup_steps`` unmeasured ones
+            (the first of which includes tracing, reported as ``first_step_s``).
+        name: a name to find the sweep by; defaults to
+            ``"<model name>-<scaling>-b<batch_size>"``.
+        results_path: the results file; defaults to ``$NBREPLICA_RESULTS`` or
+            ``~/.nbreplica/results.sqlite``.
+        efficiency_threshold: the recommended device count is the largest whose
+            median efficiency is at least this.
+        confidence: level of the intervals (log-scale Student-t across repeats).
+        sample_interval: seconds between device samples (memory, utilization).
+        replicate_options: keyword arguments for ``replicate`` (``cpu_merge``,
+            ``cpu_relocation``).
+        cross_device_ops: gradient reduction of ``MirroredStrategy``; defaults to
+            ``tf.distribute.ReductionToOneDevice()``. TensorFlow's own default,
+            collective all-reduce, cannot serve strategies over different device
+            counts in one process (their collective groups collide), so do not pass
+            it here.
+        progress: ``None``/``True`` shows a progress bar (a widget in a notebook, a
+            text line elsewhere), ``False`` nothing; or a custom ``Progress``.
+
+    Returns:
+        A :class:`SweepResult`.
+
+    Raises:
+        ValueError: a bad argument (device counts, data smaller than one batch, ...).
+        SweepError: ``model_fn`` raised or did not return a compiled model.
+        SweepInterrupted: the sweep was interrupted; the points measured so far are
+            stored and in its ``result``.
+
+    .. warning::
+        Emulated devices are logical devices of one CPU: they share its cores, so
+        their speedups say how the step is split, not what GPUs would gain.
+    """
+    if not callable(model_fn):
+        raise TypeError(
+            "model_fn must be a function that builds and compiles a fresh Keras model. "
+            f"Received: model_fn={model_fn!r}"
+        )
+    available = _available_devices()
+    counts = _device_counts(devices, len(available))
+    strategies = _strategies(strategy)
+    if scaling not in SCALINGS:
+        raise ValueError(f"scaling must be one of {SCALINGS}. Received: scaling={scaling!r}")
+    for label, value in (("batch_size", batch_size), ("repeats", repeats),
+                         ("steps", steps), ("warmup_steps", warmup_steps)):
+        _check_positive_int(label, value)
+    if not 0 < efficiency_threshold <= 1:
+        raise ValueError(
+            "efficiency_threshold must lie in (0, 1]. "
+            f"Received: efficiency_threshold={efficiency_threshold!r}"
+        )
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1). Received: confidence={confidence!r}")
+
+    def global_batch(count: int) -> int:
+        return batch_size if scaling == "strong" else batch_size * count
+
+    data = SweepData(x, y)
+    data.check_covers(global_batch(max(counts)))
+    points = _plan(counts, strategies, repeats, available, global_batch)
+    settings = PointSettings(
+        steps=steps,
+        warmup_steps=warmup_steps,
+        replicate_options=dict(replicate_options or {}),
+        cross_device_ops=cross_device_ops,
+        sample_interval=sample_interval,
+        clock_origin=time.monotonic(),
+    )
+    recorder = _Recorder(
+        ResultsStore(results_path), uuid.uuid4().hex[:12], name, scaling, settings
+    )
+    reporter = make_progress(progress)
+    reporter.start(len(points), f"Sweep of {len(counts)} device counts")
+    durations: dict[tuple[str, int], float] = {}
+    try:
+        for done, point in enumerate(points):
+            reporter.update(done, point.describe(), _time_left(points[done:], durations))
+            started = time.monotonic()
+            measurement = measure_point(point, model_fn, data, settings)
+            recorder.record(point, measurement)
+            durations[point.strategy, len(point.devices)] = time.monotonic() - started
+    except KeyboardInterrupt as exc:
+        result = recorder.result(len(points), interrupted=True,
+                                 threshold=efficiency_threshold, confidence=confidence)
+        reporter.finish(
+            f"Interrupted after {len(result.runs)} of {len(points)} points", "interrupted"
+        )
+        raise SweepInterrupted(result) from exc
+    except BaseException:
+        reporter.finish(
+            f"Failed after {len(recorder.records)} of {len(points)} points", "failed"
+        )
+        raise
+    reporter.finish(f"Measured {len(points)} points", "completed")
+    return recorder.result(len(points), interrupted=False,
+                           threshold=efficiency_threshold, confidence=confidence)
+
+
+class _Recorder:
+    """Turns measurements into stored records, pairing each with its baseline."""
+
+    def __init__(self, store: ResultsStore, sweep_id: str, name: str | None,
+                 scaling: str, settings: PointSettings) -> None:
+        self.store = store
+        self.sweep_id = sweep_id
+        self.name = name
+        self.scaling = scaling
+        self.settings = settings
+        self.records: list[RunRecord] = []
+        self.samples: list[pd.DataFrame] = []
+        self.baselines: dict[int, float] = {}
+        self.host = socket.gethostname()
+
+    def record(self, point: Point, measurement: Measurement) -> None:
+        count = len(point.devices)
+        if point.strategy == BASELINE:
+            self.baselines[point.repeat] = measurement.samples_per_s
+        if self.name is None:
+            self.name = f"{measurement.model_name}-{self.scaling}-b{point.global_batch_size}"
+        # Speedup against the baseline of the same repeat: measured minutes apart at
+        # most, so the pair shares the machine's state.
+        speedup = measurement.samples_per_s / self.baselines[point.repeat]
+        record = RunRecord(
+            sweep_id=self.sweep_id,
+            sweep_name=self.name,
+            model=measurement.model_name,
+            params=measurement.params,
+            strategy=point.strategy,
+            scaling=self.scaling,
+            devices=count,
+            repeat=point.repeat,
+            global_batch_size=point.global_batch_size,
+            per_device_batch_size=point.global_batch_size / count,
+            steps=self.settings.steps,
+            warmup_steps=self.settings.warmup_steps,
+            first_step_s=measurement.first_step_s,
+            samples_per_s=measurement.samples_per_s,
+            step_time_p50_s=measurement.step_time_p50_s,
+            step_time_p90_s=measurement.step_time_p90_s,
+            speedup=speedup,
+            efficiency=speedup / count,
+            peak_memory_bytes=max(measurement.peak_memory_bytes.values(), default=None),
+            mean_utilization=(
+                float(np.mean(list(measurement.mean_utilization.values())))
+                if measurement.mean_utilization else None
+            ),
+            device_metrics=json.dumps({
+                str(device.index): {
+                    "peak_memory_bytes": measurement.peak_memory_bytes.get(device.index),
+                    "mean_utilization": measurement.mean_utilization.get(device.index),
+                }
+                for device in point.devices
+            }),
+            device_names="; ".join(device.name for device in point.devices),
+            emulated=all(device.emulated for device in point.devices),
+            host=self.host,
+            tensorflow_version=tf.__version__,
+            keras_version=keras.__version__,
+            timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+        samples = measurement.samples.assign(
+            sweep_id=self.sweep_id, strategy=point.strategy, devices=count,
+            repeat=point.repeat,
+        )[SAMPLE_COLUMNS]
+        self.store.append(record, samples)
+        self.records.append(record)
+        self.samples.append(samples)
+
+    def result(self, planned: int, *, interrupted: bool, threshold: float,
+               confidence: float) -> SweepResult:
+        runs = pd.DataFrame([vars(record) for record in self.records],
+                            columns=list(RunRecord.__dataclass_fields__))
+        samples = pd.concat(self.samples, ignore_index=True) if self.samples else (
+            pd.DataFrame(columns=SAMPLE_COLUMNS)
+        )
+        return SweepResult(
+            runs, samples, name=self.name or "unnamed sweep", sweep_id=self.sweep_id,
+            results_path=self.store.path, planned_points=planned,
+            interrupted=interrupted, efficiency_threshold=threshold,
+            confidence=confidence,
+        )
+
+
+def _available_devices() -> list[Accelerator]:
+    accelerators = list_devices()
+    if not accelerators:
+        raise ValueError(
+            "There are no devices to sweep over: this machine has no GPU and none are "
+            "emulated. Call nbreplica.emulate_gpus(n) before TensorFlow starts (or set "
+            "NBREPLICA_EMULATE_GPUS=n). Received: list_devices()=[]"
+        )
+    selection = selected_devices()
+    if selection is None:
+        return accelerators
+    missing = [index for index in selection if index >= len(accelerators)]
+    if missing:
+        raise ValueError(
+            f"The selected devices include GPUs this machine lacks (it has "
+            f"{len(accelerators)}). Received: selected_devices()={selection!r}"
+        )
+    return [accelerators[index] for index in selection]
+
+
+def _device_counts(devices: Iterable[int], available: int) -> list[int]:
+    try:
+        requested = list(devices)
+    except TypeError:
+        raise TypeError(
+            f"devices must be a sequence of device counts, e.g. (1, 2, 4, 8). "
+            f"Received: devices={devices!r}"
+        ) from None
+    if not requested or any(
+        isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1
+        for n in requested
+    ):
+        raise ValueError(
+            "devices must be whole device counts >= 1, e.g. (1, 2, 4, 8). "
+            f"Received: devices={tuple(requested)!r}"
+        )
+    if len(set(requested)) != len(requested):
+        raise ValueError(
+            f"devices must not repeat a device count. Received: devices={tuple(requested)!r}"
+        )
+    if max(requested) > available:
+        raise ValueError(
+            f"devices asks for {max(requested)} devices, but only {available} are "
+            f"available (all devices, or the selection made with use_devices). "
+            f"Received: devices={tuple(requested)!r}"
+        )
+    return sorted({1, *(int(n) for n in requested)})
+
+
+def _strategies(strategy: str | Sequence[str]) -> tuple[str, ...]:
+    chosen = (strategy,) if isinstance(strategy, str) else tuple(strategy)
+    if not chosen or any(s not in STRATEGIES for s in chosen) or len(set(chosen)) != len(chosen):
+        raise ValueError(
+            f"strategy must be one of {STRATEGIES} or a sequence of distinct ones. "
+            f"Received: strategy={strategy!r}"
+        )
+    return chosen
+
+
+def _check_positive_int(label: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{label} must be a whole number >= 1. Received: {label}={value!r}")
+
+
+def _plan(counts: list[int], strategies: tuple[str, ...], repeats: int,
+          available: list[Accelerator], global_batch: Any) -> list[Point]:
+    """Every point in measuring order: per repeat, the baseline then each count."""
+    points = []
+    for repeat in range(1, repeats + 1):
+        points.append(Point(BASELINE, tuple(available[:1]), repeat, global_batch(1)))
+        # Alternate the strategies' order so neither always runs right after the other.
+        order = strategies if repeat % 2 else strategies[::-1]
+        for count in counts[1:]:
+            for name in order:
+                points.append(
+                    Point(name, tuple(available[:count]), repeat, global_batch(count))
+                )
+    return points
+
+
+def _time_left(remaining: Sequence[Point],
+               durations: Mapping[tuple[str, int], float]) -> float | None:
+    """Seconds the remaining points should take, from the same kind measured before."""
+    if not durations:
+        return None
+    typical = float(np.mean(list(durations.values())))
+    return sum(durations.get((p.strategy, len(p.devices)), typical) for p in remaining)

@@ -1,0 +1,1 @@
+"""Notebook front ends (the only package importing IPython and ipywidgets)."""

@@ -1,0 +1,253 @@
+"""A live GPU picker for notebooks: :class:`GpuPicker`."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from typing import Any
+
+import ipywidgets as widgets
+import traitlets
+
+from nbreplica import selection
+from nbreplica.devices import DeviceStats, free_gpus, nvml_status, snapshot
+from nbreplica.devices.periodic import Periodic
+from nbreplica.devices.records import GIB
+
+_NOT_AVAILABLE = "n/a"
+
+
+class _Row:
+    """The widgets showing one device: checkbox, bars and text."""
+
+    def __init__(self, device: DeviceStats) -> None:
+        self.index = device.index
+        self.checkbox = widgets.Checkbox(
+            value=False, indent=False,
+            description=f"{device.index}: {device.name or 'unknown GPU'}",
+            layout=widgets.Layout(width="290px"),
+        )
+        self.memory_bar = widgets.FloatProgress(min=0, max=100, description="memory",
+                                                layout=widgets.Layout(width="190px"))
+        self.memory_text = widgets.Label(layout=widgets.Layout(width="120px"))
+        self.utilization_bar = widgets.FloatProgress(min=0, max=100, description="util",
+                                                     layout=widgets.Layout(width="190px"))
+        self.utilization_text = widgets.Label(layout=widgets.Layout(width="50px"))
+        self.sensors_text = widgets.Label(layout=widgets.Layout(width="120px"))
+        self.processes_text = widgets.Label(layout=widgets.Layout(width="230px"))
+        self.tag = widgets.HTML()
+        self.live = [self.memory_bar, self.memory_text, self.utilization_bar,
+                     self.utilization_text, self.sensors_text, self.processes_text, self.tag]
+        self.box = widgets.HBox([self.checkbox, *self.live])
+
+    def show(self, device: DeviceStats | None) -> None:
+        """Show ``device``'s values (``None``: it is no longer reported)."""
+        if device is None:
+            device = DeviceStats(self.index, None, lost=True)
+        memory = _fraction(device.memory_used, device.memory_total)
+        self.memory_bar.value = 100 * (memory or 0.0)
+        self.memory_bar.bar_style = _load_style(memory)
+        self.memory_text.value = (
+            f"{device.memory_used / GIB:.1f} / {device.memory_total / GIB:.1f} GiB"
+            if memory is not None else f"memory {_NOT_AVAILABLE}"
+        )
+        utilization = device.utilization_gpu
+        self.utilization_bar.value = utilization or 0
+        self.utilization_bar.bar_style = _load_style(
+            None if utilization is None else utilization / 100)
+        self.utilization_text.value = _NOT_AVAILABLE if utilization is None else f"{utilization} %"
+        self.sensors_text.value = _sensors(device)
+        self.processes_text.value = _processes(device)
+        self.tag.value = _tag(device)
+        self.checkbox.disabled = device.lost
+
+
+class GpuPicker(widgets.VBox):
+    """One row per GPU with live memory and utilization bars; tick the ones to use.
+
+    Rows show the index and name, memory used / total, GPU utilization, temperature and
+    power, and which other processes hold the device; emulated and simulated devices
+    are labelled. Values refresh every ``refresh_interval`` seconds from a background
+    thread until :meth:`close` (or the kernel's exit).
+
+    The ticked indices are :attr:`selected` (a trait: ``picker.observe(fn,
+    names="selected")``), and every change is written through
+    :func:`nbreplica.use_devices`, so ``replicate(model)`` uses them; with nothing
+    ticked it uses every device.
+
+    Args:
+        refresh_interval: seconds between refreshes.
+        source: returns the devices to show; defaults to :func:`nbreplica.snapshot`.
+    """
+
+    selected = traitlets.List(traitlets.Int(), help="The ticked device indices, sorted.")
+
+    def __init__(
+        self,
+        *,
+        refresh_interval: float = 1.0,
+        source: Callable[[], Sequence[DeviceStats]] = snapshot,
+        **kwargs: Any,
+    ) -> None:
+        if (isinstance(refresh_interval, bool) or not isinstance(refresh_interval, numbers.Real)
+                or not refresh_interval > 0):
+            raise ValueError(
+                "refresh_interval must be a number of seconds > 0. "
+                f"Received: refresh_interval={refresh_interval!r}"
+            )
+        self._source = source
+        self._ticking = False
+        devices = list(source())
+        self._devices = {device.index: device for device in devices}
+        self._rows = {device.index: _Row(device) for device in devices}
+        self._header = widgets.HTML(_header(devices))
+        self._summary = widgets.Label()
+        free_button = widgets.Button(description="Select free",
+                                     tooltip="Tick the GPUs with free memory and low utilization")
+        clear_button = widgets.Button(description="Clear")
+        free_button.on_click(lambda _: self.select_free())
+        clear_button.on_click(lambda _: setattr(self, "selected", []))
+        self._toolbar = widgets.HBox([free_button, clear_button, self._summary])
+        children = [self._header]
+        if self._rows:
+            children += [row.box for row in self._rows.values()] + [self._toolbar]
+        super().__init__(children=children, **kwargs)
+        for row in self._rows.values():
+            row.show(self._devices[row.index])
+            row.checkbox.observe(self._on_checkbox, names="value")
+        self._show_summary()
+        current = selection.selected_devices()
+        if current and set(current) <= set(self._rows):
+            self.selected = list(current)
+        self._periodic = Periodic(self.refresh, float(refresh_interval), "nbreplica-gpu-picker")
+        if self._rows:
+            self._periodic.start()
+
+    @property
+    def refreshing(self) -> bool:
+        """Whether the background refresh is running."""
+        return self._periodic.running
+
+    def refresh(self) -> None:
+        """Read the devices now and update every row; the changes go out together."""
+        devices = {device.index: device for device in self._source()}
+        with ExitStack() as stack:
+            for row in self._rows.values():
+                for widget in row.live:
+                    stack.enter_context(widget.hold_sync())
+            for row in self._rows.values():
+                row.show(devices.get(row.index))
+        self._devices = devices
+
+    def select_free(self, min_free_gib: float = 1.0, max_utilization: float = 10.0) -> list[int]:
+        """Tick exactly the GPUs :func:`nbreplica.free_gpus` finds free in the latest
+        refresh, and return their indices."""
+        chosen = free_gpus(min_free_gib, max_utilization,
+                           devices=[self._devices[i] for i in self._rows if i in self._devices])
+        self.selected = chosen
+        return chosen
+
+    def close(self) -> None:
+        """Stop refreshing and close every widget of the picker."""
+        self._periodic.stop()
+        for row in self._rows.values():
+            for widget in [row.checkbox, *row.live, row.box]:
+                widget.close()
+        for widget in [*self._toolbar.children, self._toolbar, self._header]:
+            widget.close()
+        super().close()
+
+    @traitlets.validate("selected")
+    def _validate_selected(self, proposal: dict[str, Any]) -> list[int]:
+        chosen = list(proposal["value"])
+        unknown = [index for index in chosen if index not in self._rows]
+        if unknown or len(set(chosen)) != len(chosen):
+            raise traitlets.TraitError(
+                f"selected must list distinct indices of the picker's devices "
+                f"{sorted(self._rows)}. Received: selected={chosen!r}"
+            )
+        return sorted(chosen)
+
+    @traitlets.observe("selected")
+    def _on_selected(self, change: dict[str, Any]) -> None:
+        self._ticking = True  # the boxes follow `selected`; they must not feed back
+        try:
+            for row in self._rows.values():
+                row.checkbox.value = row.index in change["new"]
+        finally:
+            self._ticking = False
+        selection.use_devices(change["new"] or None)
+        self._show_summary()
+
+    def _on_checkbox(self, change: dict[str, Any]) -> None:
+        if not self._ticking:
+            self.selected = [index for index, row in self._rows.items() if row.checkbox.value]
+
+    def _show_summary(self) -> None:
+        self._summary.value = (
+            "replicate() will use GPUs " + ", ".join(map(str, self.selected))
+            if self.selected else "Nothing ticked: replicate() uses every device."
+        )
+
+
+def _header(devices: Sequence[DeviceStats]) -> str:
+    status = nvml_status()
+    if not devices:
+        return (
+            f"<b>No GPUs found</b>: {status}.<br>Without GPUs, "
+            "<code>nbreplica.emulate_gpus(n)</code> (or <code>NBREPLICA_EMULATE_GPUS=n</code> "
+            "before importing nbreplica) gives emulated ones to try things with."
+        )
+    if all(device.emulated for device in devices):
+        return (
+            f"<b>{len(devices)} emulated GPUs</b> (TensorFlow logical CPU devices: no "
+            f"memory, utilization or power to show). NVML: {status}."
+        )
+    return f"<b>GPUs</b> · {status}"
+
+
+def _fraction(part: float | None, whole: float | None) -> float | None:
+    if part is None or not whole:
+        return None
+    return part / whole
+
+
+def _load_style(fraction: float | None) -> str:
+    if fraction is None:
+        return ""
+    return "success" if fraction < 0.5 else "warning" if fraction < 0.85 else "danger"
+
+
+def _sensors(device: DeviceStats) -> str:
+    temperature = _NOT_AVAILABLE if device.temperature is None else f"{device.temperature} °C"
+    if device.power_draw is None:
+        power = f"{_NOT_AVAILABLE} W"
+    elif device.power_limit is None:
+        power = f"{device.power_draw:.0f} W"
+    else:
+        power = f"{device.power_draw:.0f}/{device.power_limit:.0f} W"
+    return f"{temperature} · {power}"
+
+
+def _processes(device: DeviceStats) -> str:
+    others = device.other_processes()
+    if others is None:
+        return f"processes {_NOT_AVAILABLE}"
+    if not others:
+        return "no other processes"
+    first = others[0]
+    memory = "" if first.gpu_memory is None else f" {first.gpu_memory / GIB:.1f} GiB"
+    described = f"{(first.name or f'pid {first.pid}').rsplit('/', 1)[-1]}{memory}"
+    more = f" +{len(others) - 1} more" if len(others) > 1 else ""
+    return f"in use: {described}{more}"
+
+
+def _tag(device: DeviceStats) -> str:
+    if device.lost:
+        return "<b style='color:#c62828'>lost</b>"
+    if device.emulated:
+        return "<i>emulated</i>"
+    if device.simulated:
+        return "<i>simulated</i>"
+    return ""

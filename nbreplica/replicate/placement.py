@@ -1,0 +1,63 @@
+"""Turn the ``gpus`` argument of ``replicate`` into the accelerators to use."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from nbreplica.accelerators import Accelerator, list_devices
+from nbreplica.selection import selected_devices
+
+
+def resolve_gpus(gpus: int | Sequence[int] | None) -> list[Accelerator]:
+    """The accelerators ``gpus`` names, validated against what the machine has.
+
+    ``None``: the picker's selection (``use_devices``) if one is set, else every
+    device; an int ``n >= 2``: devices 0..n-1; a list of >= 2 distinct ids: exactly
+    those, in the given order.
+    """
+    available = list_devices()
+    ids = _requested_ids(gpus, available)
+    if len(ids) < 2:
+        raise ValueError(
+            "For multi-gpu usage to be effective, call `replicate` with `gpus >= 2` "
+            "(or a list of at least two GPU ids, or select at least two devices). "
+            f"Received: gpus={gpus!r} (devices {list(ids)})"
+        )
+    missing = [i for i in ids if i >= len(available)]
+    if missing:
+        expected = ", ".join(f"GPU {i}" for i in ids)
+        have = ", ".join(f"{a.name} ({a.device})" for a in available) or "no GPU"
+        raise ValueError(
+            f"To call `replicate` with `gpus={gpus!r}`, we expect the following devices "
+            f"to be available: {expected}. However this machine only has: {have}. "
+            "Try reducing `gpus`, or emulate GPUs with "
+            "nbreplica.emulate_gpus(n) / NBREPLICA_EMULATE_GPUS=n. "
+            f"Received: gpus={gpus!r}"
+        )
+    return [available[i] for i in ids]
+
+
+def _requested_ids(gpus: object, available: list[Accelerator]) -> list[int]:
+    if gpus is None:
+        selected = selected_devices()
+        return list(selected) if selected is not None else [a.index for a in available]
+    if _is_int(gpus):
+        return list(range(gpus))
+    if isinstance(gpus, (list, tuple)):
+        if not all(_is_int(i) for i in gpus):
+            raise TypeError(
+                f"`gpus` must hold integer GPU ids. Received: gpus={gpus!r}"
+            )
+        if any(i < 0 for i in gpus):
+            raise ValueError(f"GPU ids cannot be negative. Received: gpus={gpus!r}")
+        if len(set(gpus)) != len(gpus):
+            raise ValueError(f"GPU ids must be unique. Received: gpus={gpus!r}")
+        return list(gpus)
+    raise TypeError(
+        "`gpus` must be None, an integer >= 2 or a list of GPU ids. "
+        f"Received: gpus={gpus!r} of type {type(gpus).__name__}"
+    )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -1,0 +1,45 @@
+"""Each replica's forward AND backward pass run on its own device: read from
+TensorFlow's placement log of a real training step on 8 emulated devices."""
+
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+PROBE = Path(__file__).with_name("placement_probe.py")
+PLACED = re.compile(r"placer\.cc.*\] (?P<node>\S+): \((?P<op>\w+)\): \S+/device:(?P<device>\w+:\d+)")
+HEAVY_OPS = {"MatMul", "BiasAdd", "BiasAddGrad", "Relu", "ReluGrad"}
+
+
+def placements(devices: int, *extra: str) -> dict[tuple[int, str], set[str]]:
+    """(replica, 'forward'|'backward') -> devices its heavy ops ran on."""
+    log = subprocess.run([sys.executable, str(PROBE), str(devices), *extra],
+                         capture_output=True, text=True, timeout=300, check=True).stderr
+    placed: dict[tuple[int, str], set[str]] = defaultdict(set)
+    for match in PLACED.finditer(log):
+        replica = re.search(r"replica_(\d+)/", match["node"])
+        if replica and match["op"] in HEAVY_OPS:
+            direction = "backward" if "gradient_tape" in match["node"] else "forward"
+            placed[int(replica[1]), direction].add(match["device"])
+    return placed
+
+
+@pytest.fixture(scope="module")
+def replicated_placement():
+    return placements(8)
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_every_replica_runs_on_its_own_device(replicated_placement, direction):
+    for replica in range(8):
+        assert replicated_placement[replica, direction] == {f"CPU:{replica + 1}"}, (
+            f"{direction} pass of replica {replica}: {replicated_placement[replica, direction]}")
+
+
+def test_the_probe_detects_keras_stock_step_collapsing_the_backward_pass():
+    stock = placements(8, "stock")
+    backward = set().union(*(stock[r, "backward"] for r in range(8)))
+    assert len(backward) == 1, f"expected exactly one device for Keras's stock backward, got {backward}"

@@ -1,0 +1,55 @@
+"""Emulated GPUs and the device list (this process runs with 8, see conftest.py)."""
+
+import subprocess
+import sys
+
+import pytest
+
+import nbreplica
+from nbreplica import _emulation
+
+
+def test_list_devices_labels_emulated_gpus():
+    devices = nbreplica.list_devices()
+    assert [d.index for d in devices] == list(range(8))
+    assert all(d.emulated and "Emulated" in d.name for d in devices)
+    assert [d.device for d in devices] == [f"/device:CPU:{i}" for i in range(1, 9)]
+
+
+def test_emulating_the_same_count_again_is_a_no_op():
+    assert nbreplica.emulate_gpus(8) == nbreplica.list_devices()
+
+
+def test_changing_emulation_after_start_up_says_what_to_do():
+    with pytest.raises(nbreplica.DeviceConfigurationError,
+                       match=r"already initialized.*restart the kernel.*Received: n=4"):
+        nbreplica.emulate_gpus(4)
+    assert len(nbreplica.list_devices()) == 8
+
+
+@pytest.mark.parametrize("value", [0, -2, 1.5, True, "x", None])
+def test_bad_emulation_counts(value):
+    with pytest.raises(ValueError, match=r"whole number of devices >= 1.*Received: n="):
+        nbreplica.emulate_gpus(value)
+
+
+def test_a_bad_environment_value_names_the_variable(monkeypatch):
+    monkeypatch.setenv(_emulation.EMULATE_ENV_VAR, "eight")
+    with pytest.raises(ValueError, match=r"NBREPLICA_EMULATE_GPUS=.eight."):
+        _emulation.requested_from_env()
+
+
+def test_without_emulation_a_cpu_machine_has_no_accelerators():
+    code = "import nbreplica; print(len(nbreplica.list_devices()))"
+    env = {k: v for k, v in __import__("os").environ.items() if k != _emulation.EMULATE_ENV_VAR}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    assert out.strip() == "0"
+
+
+def test_use_devices_validates_indices():
+    with pytest.raises(ValueError, match=r"non-negative integers.*Received: indices=\[0, -1\]"):
+        nbreplica.use_devices([0, -1])
+    with pytest.raises(ValueError, match=r"unique"):
+        nbreplica.use_devices([1, 1])
+    assert nbreplica.selected_devices() is None
