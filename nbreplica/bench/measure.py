@@ -113,6 +113,7 @@ def measure_point(
                 data.batches(point.global_batch_size),
                 epochs=1,
                 steps_per_epoch=settings.warmup_steps + settings.steps,
+                shuffle=False,
                 verbose=0,
                 callbacks=[timer],
             )

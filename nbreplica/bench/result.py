@@ -51,6 +51,7 @@ class SweepResult:
         self.planned_points = planned_points
         self.interrupted = interrupted
         self.confidence = confidence
+        self.efficiency_threshold = efficiency_threshold
         self.frame = stats.summarize(runs, confidence)
         self.scaling = stats.scaling_table(self.frame, efficiency_threshold)
 
@@ -62,7 +63,9 @@ class SweepResult:
     def plot(self) -> Figure:
         """Speedup (with the ideal line and the fitted law), efficiency and throughput
         against the device count, with confidence intervals as error bars."""
-        return plots.scaling_figure(self.frame, confidence=self.confidence)
+        return plots.scaling_figure(
+            self.frame, confidence=self.confidence, threshold=self.efficiency_threshold
+        )
 
     def plot_utilization(self) -> Figure:
         """Each device's utilization and memory over the sweep's time.

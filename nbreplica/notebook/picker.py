@@ -83,6 +83,11 @@ class GpuPicker(widgets.VBox):
 
     selected = traitlets.List(traitlets.Int(), help="The ticked device indices, sorted.")
 
+    # Class defaults keep close() safe on a picker whose __init__ raised
+    # (ipywidgets calls close() from __del__).
+    _periodic: Periodic | None = None
+    _parts: tuple[widgets.Widget, ...] = ()
+
     def __init__(
         self,
         *,
@@ -120,6 +125,10 @@ class GpuPicker(widgets.VBox):
         current = selection.selected_devices()
         if current and set(current) <= set(self._rows):
             self.selected = list(current)
+        self._parts = (
+            *(widget for row in self._rows.values() for widget in (row.checkbox, *row.live, row.box)),
+            free_button, clear_button, self._summary, self._toolbar, self._header,
+        )
         self._periodic = Periodic(self.refresh, float(refresh_interval), "nbreplica-gpu-picker")
         if self._rows:
             self._periodic.start()
@@ -127,7 +136,7 @@ class GpuPicker(widgets.VBox):
     @property
     def refreshing(self) -> bool:
         """Whether the background refresh is running."""
-        return self._periodic.running
+        return self._periodic is not None and self._periodic.running
 
     def refresh(self) -> None:
         """Read the devices now and update every row; the changes go out together."""
@@ -150,11 +159,9 @@ class GpuPicker(widgets.VBox):
 
     def close(self) -> None:
         """Stop refreshing and close every widget of the picker."""
-        self._periodic.stop()
-        for row in self._rows.values():
-            for widget in [row.checkbox, *row.live, row.box]:
-                widget.close()
-        for widget in [*self._toolbar.children, self._toolbar, self._header]:
+        if self._periodic is not None:
+            self._periodic.stop()
+        for widget in self._parts:
             widget.close()
         super().close()
 

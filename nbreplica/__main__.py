@@ -1,0 +1,5 @@
+"""``python -m nbreplica``: the ``nbreplica`` command."""
+
+from nbreplica.cli import main
+
+raise SystemExit(main())

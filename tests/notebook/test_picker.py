@@ -1,0 +1,204 @@
+"""GpuPicker's widget state, checked through ipywidgets' dummy comm (no browser)."""
+
+import time
+
+import ipywidgets
+import pytest
+import traitlets
+from ipywidgets.widgets.tests.utils import setup_test_comm, teardown_test_comm
+
+import nbreplica
+from nbreplica import _emulation
+from nbreplica.devices import DeviceStats, nvml
+from nbreplica.testing import GIB, FakeGpu, fake_nvml, plausible_gpus
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch):
+    setup_test_comm()
+    monkeypatch.setattr(_emulation, "_emulated_count", 0)
+    monkeypatch.delenv(nvml.FAKE_ENV_VAR, raising=False)
+    yield
+    nbreplica.use_devices(None)
+    teardown_test_comm()
+
+
+@pytest.fixture
+def make_picker():
+    pickers = []
+
+    def make(**kwargs):
+        pickers.append(nbreplica.GpuPicker(refresh_interval=kwargs.pop("refresh_interval", 60),
+                                           **kwargs))
+        return pickers[-1]
+
+    yield make
+    for picker in pickers:
+        picker.close()
+
+
+@pytest.fixture
+def eight():
+    with fake_nvml(*plausible_gpus(8)) as driver:
+        yield driver
+
+
+def rows(picker):
+    return [child for child in picker.children if isinstance(child, ipywidgets.HBox)
+            and isinstance(child.children[0], ipywidgets.Checkbox)]
+
+
+def cells(picker, index):
+    checkbox, memory_bar, memory_text, util_bar, util_text, sensors, processes, tag = (
+        rows(picker)[index].children)
+    return dict(checkbox=checkbox, memory_bar=memory_bar, memory_text=memory_text,
+                util_bar=util_bar, util_text=util_text, sensors=sensors,
+                processes=processes, tag=tag)
+
+
+def toolbar(picker):
+    return picker.children[-1].children
+
+
+def test_one_row_per_gpu_with_its_values(eight, make_picker):
+    picker = make_picker()
+    devices = {d.index: d for d in nbreplica.snapshot()}
+    assert len(rows(picker)) == 8
+    header = picker.children[0].value
+    assert "NVML ready: 8 GPUs" in header and "simulated" in header
+    busy = cells(picker, 1)
+    assert busy["checkbox"].description == "1: NVIDIA A100-SXM4-40GB"
+    assert busy["memory_bar"].value == pytest.approx(
+        100 * devices[1].memory_used / devices[1].memory_total, abs=2)
+    assert busy["memory_text"].value.endswith("/ 40.0 GiB")
+    assert busy["util_bar"].value > 70 and busy["util_text"].value.endswith(" %")
+    assert busy["util_bar"].bar_style == "danger"
+    assert "°C" in busy["sensors"].value and "/400 W" in busy["sensors"].value
+    assert busy["processes"].value == "in use: python3 28.0 GiB"
+    assert "simulated" in busy["tag"].value
+    idle = cells(picker, 0)
+    assert idle["processes"].value == "no other processes"
+    assert idle["util_bar"].bar_style == "success"
+
+
+def test_ticking_a_box_selects_and_writes_the_default_devices(eight, make_picker):
+    picker = make_picker()
+    changes = []
+    picker.observe(lambda change: changes.append(change["new"]), names="selected")
+    cells(picker, 5)["checkbox"].value = True
+    cells(picker, 2)["checkbox"].value = True
+    assert picker.selected == [2, 5]
+    assert changes == [[5], [2, 5]]
+    assert nbreplica.selected_devices() == (2, 5)
+    assert toolbar(picker)[2].value == "replicate() will use GPUs 2, 5"
+    cells(picker, 2)["checkbox"].value = False
+    cells(picker, 5)["checkbox"].value = False
+    assert picker.selected == [] and nbreplica.selected_devices() is None
+    assert "every device" in toolbar(picker)[2].value
+
+
+def test_setting_selected_ticks_the_boxes(eight, make_picker):
+    picker = make_picker()
+    picker.selected = [7, 3]
+    assert picker.selected == [3, 7]
+    assert [cells(picker, i)["checkbox"].value for i in range(8)] == [
+        i in (3, 7) for i in range(8)]
+    assert nbreplica.selected_devices() == (3, 7)
+    with pytest.raises(traitlets.TraitError,
+                       match=r"distinct indices of the picker's devices \[0, 1, 2, 3, 4, 5, 6, 7\]"
+                             r"\. Received: selected=\[8\]"):
+        picker.selected = [8]
+    with pytest.raises(traitlets.TraitError, match=r"Received: selected=\[1, 1\]"):
+        picker.selected = [1, 1]
+    assert picker.selected == [3, 7]
+
+
+def test_select_free_ticks_the_idle_gpus(eight, make_picker):
+    picker = make_picker()
+    assert picker.select_free(min_free_gib=4, max_utilization=20) == [0, 2, 3, 5, 6]
+    assert nbreplica.selected_devices() == (0, 2, 3, 5, 6)
+    toolbar(picker)[1].click()  # "Clear"
+    assert picker.selected == []
+    toolbar(picker)[0].click()  # "Select free"
+    assert picker.selected == [0, 2, 3, 5, 6]
+
+
+def test_an_existing_selection_is_shown(eight, make_picker):
+    nbreplica.use_devices([1, 6])
+    picker = make_picker()
+    assert picker.selected == [1, 6]
+    assert cells(picker, 6)["checkbox"].value
+
+
+def test_a_refresh_sends_each_widgets_changes_as_one_message(make_picker):
+    now = [0.0]
+    gpu = FakeGpu(memory_total=10 * GIB, memory_used=[1 * GIB, 9 * GIB], utilization_gpu=[5, 95])
+    with fake_nvml(gpu, clock=lambda: now[0]):
+        picker = make_picker()
+        bar = cells(picker, 0)["memory_bar"]
+        assert (bar.value, bar.bar_style) == (10, "success")
+        bar.comm.messages.clear()
+        now[0] = 1.0
+        picker.refresh()
+    assert (bar.value, bar.bar_style) == (90, "danger")
+    assert cells(picker, 0)["util_text"].value == "95 %"
+    updates = [kwargs["data"]["state"] for _, kwargs in bar.comm.messages
+               if kwargs["data"]["method"] == "update"]
+    assert updates == [{"value": 90.0, "bar_style": "danger"}]
+
+
+def test_values_refresh_in_the_background_until_close(eight, make_picker):
+    calls = []
+
+    def source():
+        calls.append(time.monotonic())
+        return nbreplica.snapshot()
+
+    picker = make_picker(refresh_interval=0.02, source=source)
+    assert picker.refreshing
+    deadline = time.monotonic() + 10
+    while len(calls) < 4:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    box = cells(picker, 0)["checkbox"]
+    picker.close()
+    stopped_at = len(calls)
+    time.sleep(0.1)
+    assert not picker.refreshing and len(calls) == stopped_at
+    assert picker.comm is None and box.comm is None
+
+
+def test_no_gpus_gives_a_message_with_the_reason(make_picker):
+    with fake_nvml(init_error="driver_not_loaded"):
+        picker = make_picker()
+    (message,) = picker.children
+    assert "No GPUs found" in message.value and "NVIDIA driver not loaded" in message.value
+    assert "emulate_gpus" in message.value
+    assert not picker.refreshing
+
+
+def test_emulated_gpus_are_labelled_and_show_no_invented_values(monkeypatch, make_picker):
+    monkeypatch.setattr(_emulation, "_emulated_count", 2)
+    with fake_nvml(init_error="library_not_found"):
+        picker = make_picker()
+    assert "2 emulated GPUs" in picker.children[0].value
+    row = cells(picker, 1)
+    assert "emulated" in row["tag"].value
+    assert (row["memory_text"].value, row["util_text"].value) == ("memory n/a", "n/a")
+    assert (row["memory_bar"].value, row["util_bar"].value) == (0, 0)
+    assert row["sensors"].value == "n/a · n/a W"
+    assert row["processes"].value == "processes n/a"
+
+
+def test_a_lost_gpu_cannot_be_ticked(make_picker):
+    devices = [DeviceStats(0, "ok", memory_used=1, memory_total=2), DeviceStats(1, "gone", lost=True)]
+    picker = make_picker(source=lambda: devices)
+    assert "lost" in cells(picker, 1)["tag"].value
+    assert cells(picker, 1)["checkbox"].disabled and not cells(picker, 0)["checkbox"].disabled
+    assert picker.select_free() == [0]
+
+
+@pytest.mark.parametrize("interval", [0, "1", None])
+def test_bad_refresh_interval_is_named(interval):
+    with pytest.raises(ValueError, match=rf"Received: refresh_interval={interval!r}"):
+        nbreplica.GpuPicker(refresh_interval=interval)
