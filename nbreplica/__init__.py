@@ -34,6 +34,13 @@ from nbreplica.replicate import (  # noqa: E402  (emulation must be applied firs
     multi_gpu_model,
     replicate,
 )
+from nbreplica.bench import (  # noqa: E402
+    SweepInterrupted,
+    SweepResult,
+    load_results,
+    plot_comparison,
+    sweep,
+)
 
 __version__ = "0.1.0"
 
@@ -48,15 +55,20 @@ __all__ = [
     "ReplicatedModel",
     "Sampler",
     "SweepError",
+    "SweepInterrupted",
+    "SweepResult",
     "TemplateCheckpoint",
     "driver_version",
     "emulate_gpus",
     "free_gpus",
     "list_devices",
+    "load_results",
     "multi_gpu_model",
     "nvml_status",
+    "plot_comparison",
     "replicate",
     "selected_devices",
     "snapshot",
+    "sweep",
     "use_devices",
 ]

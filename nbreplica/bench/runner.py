@@ -7,7 +7,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -329,7 +329,7 @@ def _check_positive_int(label: str, value: object) -> None:
 
 
 def _plan(counts: list[int], strategies: tuple[str, ...], repeats: int,
-          available: list[Accelerator], global_batch: Any) -> list[Point]:
+          available: list[Accelerator], global_batch: Callable[[int], int]) -> list[Point]:
     """Every point in measuring order: per repeat, the baseline then each count."""
     points = []
     for repeat in range(1, repeats + 1):

@@ -178,6 +178,19 @@ def _law(scaling: str) -> str:
         ) from None
 
 
+SUMMARY_COLUMNS = [
+    "sweep_id", "sweep_name", "model", "strategy", "devices", "repeats",
+    "samples_per_s", "samples_per_s_low", "samples_per_s_high",
+    "speedup", "speedup_low", "speedup_high",
+    "efficiency", "efficiency_low", "efficiency_high",
+    "step_time_p50_s", "step_time_p90_s", "first_step_s",
+    "peak_memory_bytes", "mean_utilization",
+    "scaling", "global_batch_size", "per_device_batch_size", "params",
+    "device_names", "emulated", "host", "tensorflow_version", "keras_version",
+    "timestamp",
+]
+
+
 # Columns of a summary that take the first value of their group: they are constant
 # within one (sweep, strategy, device count).
 _CONSTANT_COLUMNS = (
@@ -226,19 +239,6 @@ def summarize(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-SUMMARY_COLUMNS = [
-    "sweep_id", "sweep_name", "model", "strategy", "devices", "repeats",
-    "samples_per_s", "samples_per_s_low", "samples_per_s_high",
-    "speedup", "speedup_low", "speedup_high",
-    "efficiency", "efficiency_low", "efficiency_high",
-    "step_time_p50_s", "step_time_p90_s", "first_step_s",
-    "peak_memory_bytes", "mean_utilization",
-    "scaling", "global_batch_size", "per_device_batch_size", "params",
-    "device_names", "emulated", "host", "tensorflow_version", "keras_version",
-    "timestamp",
-]
-
-
 def scaling_table(
     summary: pd.DataFrame,
     threshold: float = 0.7,
@@ -271,4 +271,7 @@ def scaling_table(
             curve["devices"], curve["efficiency"], threshold
         )
         rows.append(row)
-    return pd.DataFrame(rows)
+    columns = ["sweep_id", "sweep_name", "strategy", "law", "serial_fraction",
+               *(f"predicted_speedup_{n}" for n in predict_at),
+               "efficiency_threshold", "recommended_devices"]
+    return pd.DataFrame(rows, columns=columns)

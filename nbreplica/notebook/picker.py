@@ -17,26 +17,47 @@ from nbreplica.devices.records import GIB
 
 _NOT_AVAILABLE = "n/a"
 
+# (header, width) of each column; the header row and every device row share them.
+_COLUMNS = (
+    ("GPU", "235px"),
+    ("memory", "100px"),
+    ("", "118px"),
+    ("utilization", "100px"),
+    ("", "42px"),
+    ("temp · power", "130px"),
+    ("other processes", "180px"),
+    ("", "70px"),
+)
+
+
+def _sized(widget: widgets.Widget, column: int) -> widgets.Widget:
+    widget.layout = widgets.Layout(width=_COLUMNS[column][1])
+    return widget
+
+
+def _column_headers() -> widgets.HBox:
+    return widgets.HBox([
+        _sized(widgets.HTML(f"<b>{title}</b>"), column)
+        for column, (title, _) in enumerate(_COLUMNS)
+    ])
+
 
 class _Row:
     """The widgets showing one device: checkbox, bars and text."""
 
     def __init__(self, device: DeviceStats) -> None:
         self.index = device.index
-        self.checkbox = widgets.Checkbox(
+        self.checkbox = _sized(widgets.Checkbox(
             value=False, indent=False,
             description=f"{device.index}: {device.name or 'unknown GPU'}",
-            layout=widgets.Layout(width="290px"),
-        )
-        self.memory_bar = widgets.FloatProgress(min=0, max=100, description="memory",
-                                                layout=widgets.Layout(width="190px"))
-        self.memory_text = widgets.Label(layout=widgets.Layout(width="120px"))
-        self.utilization_bar = widgets.FloatProgress(min=0, max=100, description="util",
-                                                     layout=widgets.Layout(width="190px"))
-        self.utilization_text = widgets.Label(layout=widgets.Layout(width="50px"))
-        self.sensors_text = widgets.Label(layout=widgets.Layout(width="120px"))
-        self.processes_text = widgets.Label(layout=widgets.Layout(width="230px"))
-        self.tag = widgets.HTML()
+        ), 0)
+        self.memory_bar = _sized(widgets.FloatProgress(min=0, max=100), 1)
+        self.memory_text = _sized(widgets.Label(), 2)
+        self.utilization_bar = _sized(widgets.FloatProgress(min=0, max=100), 3)
+        self.utilization_text = _sized(widgets.Label(), 4)
+        self.sensors_text = _sized(widgets.Label(), 5)
+        self.processes_text = _sized(widgets.Label(), 6)
+        self.tag = _sized(widgets.HTML(), 7)
         self.live = [self.memory_bar, self.memory_text, self.utilization_bar,
                      self.utilization_text, self.sensors_text, self.processes_text, self.tag]
         self.box = widgets.HBox([self.checkbox, *self.live])
@@ -50,7 +71,7 @@ class _Row:
         self.memory_bar.bar_style = _load_style(memory)
         self.memory_text.value = (
             f"{device.memory_used / GIB:.1f} / {device.memory_total / GIB:.1f} GiB"
-            if memory is not None else f"memory {_NOT_AVAILABLE}"
+            if memory is not None else _NOT_AVAILABLE
         )
         utilization = device.utilization_gpu
         self.utilization_bar.value = utilization or 0
@@ -114,9 +135,10 @@ class GpuPicker(widgets.VBox):
         free_button.on_click(lambda _: self.select_free())
         clear_button.on_click(lambda _: setattr(self, "selected", []))
         self._toolbar = widgets.HBox([free_button, clear_button, self._summary])
+        columns = _column_headers()
         children = [self._header]
         if self._rows:
-            children += [row.box for row in self._rows.values()] + [self._toolbar]
+            children += [columns, *(row.box for row in self._rows.values()), self._toolbar]
         super().__init__(children=children, **kwargs)
         for row in self._rows.values():
             row.show(self._devices[row.index])
@@ -127,7 +149,8 @@ class GpuPicker(widgets.VBox):
             self.selected = list(current)
         self._parts = (
             *(widget for row in self._rows.values() for widget in (row.checkbox, *row.live, row.box)),
-            free_button, clear_button, self._summary, self._toolbar, self._header,
+            *columns.children, columns, free_button, clear_button, self._summary,
+            self._toolbar, self._header,
         )
         self._periodic = Periodic(self.refresh, float(refresh_interval), "nbreplica-gpu-picker")
         if self._rows:
@@ -240,14 +263,14 @@ def _sensors(device: DeviceStats) -> str:
 def _processes(device: DeviceStats) -> str:
     others = device.other_processes()
     if others is None:
-        return f"processes {_NOT_AVAILABLE}"
+        return _NOT_AVAILABLE
     if not others:
-        return "no other processes"
+        return "none"
     first = others[0]
     memory = "" if first.gpu_memory is None else f" {first.gpu_memory / GIB:.1f} GiB"
     described = f"{(first.name or f'pid {first.pid}').rsplit('/', 1)[-1]}{memory}"
     more = f" +{len(others) - 1} more" if len(others) > 1 else ""
-    return f"in use: {described}{more}"
+    return f"{described}{more}"
 
 
 def _tag(device: DeviceStats) -> str:

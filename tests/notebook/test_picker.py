@@ -74,10 +74,10 @@ def test_one_row_per_gpu_with_its_values(eight, make_picker):
     assert busy["util_bar"].value > 70 and busy["util_text"].value.endswith(" %")
     assert busy["util_bar"].bar_style == "danger"
     assert "°C" in busy["sensors"].value and "/400 W" in busy["sensors"].value
-    assert busy["processes"].value == "in use: python3 28.0 GiB"
+    assert busy["processes"].value == "python3 28.0 GiB"
     assert "simulated" in busy["tag"].value
     idle = cells(picker, 0)
-    assert idle["processes"].value == "no other processes"
+    assert idle["processes"].value == "none"
     assert idle["util_bar"].bar_style == "success"
 
 
@@ -184,10 +184,10 @@ def test_emulated_gpus_are_labelled_and_show_no_invented_values(monkeypatch, mak
     assert "2 emulated GPUs" in picker.children[0].value
     row = cells(picker, 1)
     assert "emulated" in row["tag"].value
-    assert (row["memory_text"].value, row["util_text"].value) == ("memory n/a", "n/a")
+    assert (row["memory_text"].value, row["util_text"].value) == ("n/a", "n/a")
     assert (row["memory_bar"].value, row["util_bar"].value) == (0, 0)
     assert row["sensors"].value == "n/a · n/a W"
-    assert row["processes"].value == "processes n/a"
+    assert row["processes"].value == "n/a"
 
 
 def test_a_lost_gpu_cannot_be_ticked(make_picker):

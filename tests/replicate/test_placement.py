@@ -7,7 +7,11 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import keras
 import pytest
+import tensorflow as tf
+
+import nbreplica
 
 PROBE = Path(__file__).with_name("placement_probe.py")
 PLACED = re.compile(r"placer\.cc.*\] (?P<node>\S+): \((?P<op>\w+)\): \S+/device:(?P<device>\w+:\d+)")
@@ -43,3 +47,15 @@ def test_the_probe_detects_keras_stock_step_collapsing_the_backward_pass():
     stock = placements(8, "stock")
     backward = set().union(*(stock[r, "backward"] for r in range(8)))
     assert len(backward) == 1, f"expected exactly one device for Keras's stock backward, got {backward}"
+
+
+@pytest.mark.parametrize("cpu_merge, merge_device", [(True, "CPU:0"), (False, "CPU:1")])
+def test_outputs_merge_on_the_cpu_or_the_first_device(cpu_merge, merge_device):
+    x_in = keras.Input((4,))
+    parallel = nbreplica.replicate(keras.Model(x_in, keras.layers.Dense(2)(x_in)), gpus=3,
+                                   cpu_merge=cpu_merge)
+    graph = tf.function(parallel.call).get_concrete_function(
+        tf.TensorSpec((None, 4), tf.float32)).graph
+    concat_devices = {op.device.split("device:")[-1] for op in graph.get_operations()
+                      if op.type == "ConcatV2"}
+    assert concat_devices == {merge_device}

@@ -1,0 +1,105 @@
+"""What device sampling costs.
+
+1. One sample: a full NVML pass over 8 GPUs (pynvml's real binding code against the
+   fake driver from nbreplica.testing), as ``nbreplica.snapshot()`` does it.
+2. Training throughput of a small Keras model (plain ``model.fit`` on CPU) with a
+   10 Hz ``nbreplica.Sampler`` running versus without, interleaved in one run (the
+   order alternates each repeat), medians over the repeats.
+
+Run: ``python benchmarks/bench_sampler.py [--repeats 12]`` (about two minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import nbreplica  # noqa: E402
+from nbreplica.testing import fake_nvml, plausible_gpus  # noqa: E402
+
+SAMPLER_HZ = 10
+GPUS = 8
+
+
+def sample_seconds(samples: int = 3000) -> float:
+    """Median seconds per ``snapshot()`` of all devices, over batches of 100."""
+    for _ in range(100):
+        nbreplica.snapshot()
+    batches = []
+    for _ in range(samples // 100):
+        began = time.perf_counter()
+        for _ in range(100):
+            nbreplica.snapshot()
+        batches.append((time.perf_counter() - began) / 100)
+    return statistics.median(batches)
+
+
+def small_model() -> keras.Model:
+    model = keras.Sequential([
+        keras.Input((64,)),
+        keras.layers.Dense(256, activation="relu"),
+        keras.layers.Dense(256, activation="relu"),
+        keras.layers.Dense(10),
+    ])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def throughput(model: keras.Model, x: np.ndarray, y: np.ndarray, sampled: bool) -> tuple[float, int]:
+    """Samples per second of one epoch, and how many device samples were taken."""
+    sampler = nbreplica.Sampler(interval=1 / SAMPLER_HZ)
+    if sampled:
+        sampler.start()
+    began = time.perf_counter()
+    model.fit(x, y, batch_size=64, epochs=1, verbose=0)
+    seconds = time.perf_counter() - began
+    sampler.stop()
+    return len(x) / seconds, sampler.sample_count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=12, help="pairs of epochs to time")
+    parser.add_argument("--rows", type=int, default=20_000, help="training rows per epoch")
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((args.rows, 64), dtype=np.float32)
+    y = rng.integers(0, 10, args.rows)
+
+    with fake_nvml(*plausible_gpus(GPUS)):
+        per_sample = sample_seconds()
+        print(f"one sample of {GPUS} devices through pynvml + fake driver: "
+              f"{per_sample * 1e6:.0f} us (median)")
+        print(f"  at {SAMPLER_HZ} Hz that is {per_sample * SAMPLER_HZ * 100:.2f}% of one core")
+
+        model = small_model()
+        throughput(model, x, y, sampled=False)  # warm-up: tracing and allocation
+        plain, sampled, ticks = [], [], []
+        for repeat in range(args.repeats):
+            for with_sampler in ((False, True) if repeat % 2 == 0 else (True, False)):
+                rate, count = throughput(model, x, y, with_sampler)
+                (sampled if with_sampler else plain).append(rate)
+                if with_sampler:
+                    ticks.append(count / (len(x) / rate))
+
+    base, with_sampler = statistics.median(plain), statistics.median(sampled)
+    ratio = with_sampler / base
+    print(f"training throughput, {args.repeats} interleaved pairs of {args.rows}-row epochs:")
+    print(f"  without sampler: {base:,.0f} samples/s (median; range {min(plain):,.0f}-{max(plain):,.0f})")
+    print(f"  with {SAMPLER_HZ} Hz sampler: {with_sampler:,.0f} samples/s (median; range "
+          f"{min(sampled):,.0f}-{max(sampled):,.0f}); {statistics.median(ticks):.1f} samples/s taken")
+    paired = [s / p for p, s in zip(plain, sampled)]
+    print(f"  ratio with/without: {ratio:.4f} (median of pair ratios {statistics.median(paired):.4f})"
+          f" -> sampler cost {100 * (1 - ratio):.2f}% of throughput (target < 1%)")
+
+
+if __name__ == "__main__":
+    main()

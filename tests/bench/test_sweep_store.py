@@ -1,0 +1,119 @@
+"""The results store: round trips, defaults, older files, and concurrent writers."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import nbreplica
+from nbreplica.bench.store import (
+    RESULTS_ENV_VAR,
+    RUN_COLUMNS,
+    ResultsStore,
+    RunRecord,
+    default_results_path,
+)
+
+RECORD = RunRecord(
+    sweep_id="abc123", sweep_name="demo", model="mlp", params=1234, strategy="split",
+    scaling="strong", devices=2, repeat=1, global_batch_size=64,
+    per_device_batch_size=32.0, steps=10, warmup_steps=2, first_step_s=0.8,
+    samples_per_s=5000.0, step_time_p50_s=0.012, step_time_p90_s=0.015, speedup=1.7,
+    efficiency=0.85, peak_memory_bytes=None, mean_utilization=None,
+    device_metrics="{}", device_names="GPU 0; GPU 1", emulated=True, host="box",
+    tensorflow_version="2.21.0", keras_version="3.15.1",
+    timestamp="2025-01-01T00:00:00+00:00",
+)
+
+
+def test_round_trip(tmp_path):
+    store = ResultsStore(tmp_path / "nested" / "results.sqlite")
+    samples = pd.DataFrame({"time": [0.0, 0.5], "device": [0, 1],
+                            "metric": ["utilization_gpu"] * 2, "value": [10.0, math.nan]})
+    store.append(RECORD, samples)
+    store.append(dataclasses.replace(RECORD, sweep_id="other", sweep_name="second",
+                                     peak_memory_bytes=2.0**30, emulated=False))
+    runs = store.runs()
+    assert list(runs.columns) == RUN_COLUMNS
+    first = runs.iloc[0]
+    assert first.to_dict() | {"peak_memory_bytes": None, "mean_utilization": None} == (
+        dataclasses.asdict(RECORD))
+    assert math.isnan(first["peak_memory_bytes"])
+    assert list(runs["emulated"]) == [True, False]
+    assert list(store.runs("demo")["sweep_id"]) == ["abc123"]
+    assert list(store.runs("other")["sweep_name"]) == ["second"]
+    stored = store.samples("demo")
+    assert list(stored["device"]) == ["0", "1"]
+    assert stored["value"].iloc[0] == 10.0 and math.isnan(stored["value"].iloc[1])
+    assert store.samples("second").empty
+    with sqlite3.connect(store.path) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_default_location(monkeypatch, tmp_path):
+    monkeypatch.setenv(RESULTS_ENV_VAR, str(tmp_path / "mine.sqlite"))
+    assert default_results_path() == tmp_path / "mine.sqlite"
+    monkeypatch.delenv(RESULTS_ENV_VAR)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert default_results_path() == tmp_path / ".nbreplica" / "results.sqlite"
+
+
+def test_load_results_without_a_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no sweep has been stored there yet"):
+        nbreplica.load_results(results_path=tmp_path / "none.sqlite")
+
+
+def test_a_file_from_an_older_version_gains_the_new_columns(tmp_path):
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE runs (sweep_id TEXT, sweep_name TEXT, devices INTEGER)")
+        connection.execute("INSERT INTO runs VALUES ('old', 'before', 4)")
+    store = ResultsStore(path)
+    store.append(RECORD)
+    runs = store.runs()
+    assert list(runs["sweep_id"]) == ["old", "abc123"]
+    assert math.isnan(runs["samples_per_s"].iloc[0])
+
+
+WRITER = textwrap.dedent("""
+    import dataclasses, os, sys, time
+    from pathlib import Path
+    from nbreplica.bench.store import ResultsStore
+    sys.path.insert(0, {tests!r})
+    from test_sweep_store import RECORD
+
+    store = ResultsStore({path!r})
+    go = Path({go!r})
+    while not go.exists():
+        time.sleep(0.01)
+    for i in range(150):
+        store.append(dataclasses.replace(RECORD, sweep_id=sys.argv[1], repeat=i))
+""")
+
+
+def test_two_processes_write_at_once(tmp_path):
+    path, go = tmp_path / "shared.sqlite", tmp_path / "go"
+    script = WRITER.format(tests=str(Path(__file__).parent), path=str(path), go=str(go))
+    writers = [subprocess.Popen([sys.executable, "-c", script, name],
+                                stderr=subprocess.PIPE, text=True)
+               for name in ("first", "second")]
+    time.sleep(0.5)
+    go.touch()  # both start appending at the same moment, whichever imported first
+    for writer in writers:
+        _, stderr = writer.communicate(timeout=120)
+        assert writer.returncode == 0, stderr
+    runs = ResultsStore(path).runs()
+    assert runs.groupby("sweep_id")["repeat"].apply(sorted).to_dict() == {
+        "first": list(range(150)), "second": list(range(150))}
+    # The writes really overlapped: neither process finished before the other began.
+    order = list(runs["sweep_id"])
+    assert order.index("second") < len(order) - order[::-1].index("first") - 1
