@@ -21,6 +21,9 @@ def test_emulating_the_same_count_again_is_a_no_op():
 
 
 def test_changing_emulation_after_start_up_says_what_to_do():
+    import tensorflow as tf
+
+    tf.constant(1.0).numpy()  # starts TensorFlow's runtime
     with pytest.raises(nbreplica.DeviceConfigurationError,
                        match=r"already initialized.*restart the kernel.*Received: n=4"):
         nbreplica.emulate_gpus(4)
@@ -53,3 +56,31 @@ def test_use_devices_validates_indices():
     with pytest.raises(ValueError, match=r"unique"):
         nbreplica.use_devices([1, 1])
     assert nbreplica.selected_devices() is None
+
+
+@pytest.fixture
+def two_real_gpus(monkeypatch):
+    """TensorFlow as it answers on a machine with two NVIDIA GPUs and no emulation."""
+    import tensorflow as tf
+
+    gpus = [tf.config.PhysicalDevice(f"/physical_device:GPU:{i}", "GPU") for i in range(2)]
+    logical = [tf.config.LogicalDevice(f"/device:GPU:{i}", "GPU") for i in range(2)]
+    monkeypatch.setattr(_emulation, "_emulated_count", 0)
+    monkeypatch.setattr(tf.config, "list_physical_devices",
+                        lambda kind=None: gpus if kind == "GPU" else [])
+    monkeypatch.setattr(tf.config, "list_logical_devices",
+                        lambda kind=None: logical if kind == "GPU" else [])
+    monkeypatch.setattr(tf.config.experimental, "get_device_details",
+                        lambda device: {"device_name": "NVIDIA A100-SXM4-40GB"})
+
+
+def test_real_gpus_are_listed_with_their_names(two_real_gpus):
+    assert nbreplica.list_devices() == [
+        nbreplica.Accelerator(i, "NVIDIA A100-SXM4-40GB", f"/device:GPU:{i}", False)
+        for i in range(2)
+    ]
+
+
+def test_emulation_is_refused_beside_real_gpus(two_real_gpus):
+    with pytest.raises(nbreplica.DeviceConfigurationError, match=r"real GPUs.*Received: n=2"):
+        nbreplica.emulate_gpus(2)

@@ -53,7 +53,7 @@ def query(function: Callable[..., T], *args: Any) -> T | None:
         return function(*args)
     except _LOST_ERRORS as exc:
         raise GpuLost(str(exc)) from None
-    except (pynvml.NVMLError, pynvml.NVMLLibraryMismatchError):
+    except pynvml.NVMLError:
         return None
 
 

@@ -128,7 +128,8 @@ class Sampler:
         Columns: ``time`` (seconds since the first :meth:`start`), ``device`` (index),
         ``metric`` (a numeric :class:`~nbreplica.DeviceStats` field name, e.g.
         ``"memory_used"``) and ``value`` (float, in that field's unit). Metrics a device
-        does not report have no rows.
+        does not report have no rows. ``frame.attrs["simulated"]`` is true when any
+        sample came from the fake driver of :mod:`nbreplica.testing`.
         """
         with self._lock:
             samples = list(self._samples)
@@ -139,7 +140,9 @@ class Sampler:
             for metric, value in device.metrics().items()
         ]
         frame = pd.DataFrame(rows, columns=["time", "device", "metric", "value"])
-        return frame.astype({"time": "float64", "device": "int64", "value": "float64"})
+        frame = frame.astype({"time": "float64", "device": "int64", "value": "float64"})
+        frame.attrs["simulated"] = any(d.simulated for _, devices in samples for d in devices)
+        return frame
 
     def peak_memory(self) -> dict[int, int | None]:
         """The highest ``memory_used`` (bytes) seen per device index; ``None`` for a

@@ -92,6 +92,7 @@ WRITER = textwrap.dedent("""
     from test_sweep_store import RECORD
 
     store = ResultsStore({path!r})
+    Path({go!r} + "-ready-" + sys.argv[1]).touch()
     go = Path({go!r})
     while not go.exists():
         time.sleep(0.01)
@@ -106,8 +107,11 @@ def test_two_processes_write_at_once(tmp_path):
     writers = [subprocess.Popen([sys.executable, "-c", script, name],
                                 stderr=subprocess.PIPE, text=True)
                for name in ("first", "second")]
-    time.sleep(0.5)
-    go.touch()  # both start appending at the same moment, whichever imported first
+    deadline = time.monotonic() + 120
+    while not all(Path(f"{go}-ready-{name}").exists() for name in ("first", "second")):
+        assert time.monotonic() < deadline and all(w.poll() is None for w in writers)
+        time.sleep(0.05)
+    go.touch()  # both start appending at the same moment
     for writer in writers:
         _, stderr = writer.communicate(timeout=120)
         assert writer.returncode == 0, stderr

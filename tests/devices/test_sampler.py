@@ -65,6 +65,7 @@ def test_to_frame_is_tidy_and_leaves_out_missing_metrics():
     assert sorted(map(tuple, first[["device", "metric", "value"]].values.tolist())) == [
         (0, "memory_used", 5.0), (0, "utilization_gpu", 10.0)]
     assert frame.time.is_monotonic_increasing and frame.time.min() >= 0
+    assert frame.attrs["simulated"] is False
 
 
 def test_the_buffer_is_bounded_but_the_summaries_are_not():
@@ -90,6 +91,7 @@ def test_against_the_fake_driver_one_nvml_pass_per_sample():
     assert passes == 2 * sampler.sample_count
     assert sampler.mean_utilization() == {0: 40.0, 1: 0.0}
     assert sampler.peak_memory()[0] > 2 * GIB
+    assert sampler.to_frame().attrs["simulated"] is True
     assert set(sampler.to_frame().metric) == {
         "memory_used", "memory_free", "memory_total", "utilization_gpu",
         "utilization_memory", "temperature", "power_draw", "power_limit"}

@@ -1,0 +1,201 @@
+"""What a cell's ``Model.fit`` calls trained: samples, step times and throughput.
+
+Keras does not report how many samples a step held, so each ``fit`` call's batch
+layout is read from its arguments: arrays give the exact batch and epoch sizes; a
+``tf.data.Dataset`` gives its batch size (from its element spec, or from its first
+batch) and every step counts as a full batch; Python generators and ``PyDataset``s are
+not inspected (consuming a batch would change what the model trains on), so their
+steps are timed but not counted in samples.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+DEFAULT_BATCH_SIZE = 32  # what Model.fit uses for arrays when batch_size is None
+
+
+@dataclass(frozen=True)
+class BatchLayout:
+    """How one ``fit`` call batches its data: the full batch size and, when the data
+    are arrays, the training examples per epoch (the last batch may be partial)."""
+
+    batch_size: int
+    samples_per_epoch: int | None = None
+
+    def samples(self, step: int, steps_per_epoch: int | None) -> int:
+        """Examples in step ``step`` (0-based, within its epoch)."""
+        if self.samples_per_epoch is None or steps_per_epoch is None:
+            return self.batch_size
+        if step < steps_per_epoch - 1:
+            return self.batch_size
+        return self.samples_per_epoch - (steps_per_epoch - 1) * self.batch_size
+
+
+def batch_layout(fit_arguments: dict[str, Any]) -> BatchLayout | None:
+    """The batch layout of a ``fit`` call from its bound arguments; ``None`` when it
+    cannot be told without consuming data."""
+    x = fit_arguments.get("x")
+    if isinstance(x, tf.data.Dataset):
+        size = _dataset_batch_size(x)
+        return BatchLayout(size) if size else None
+    if x is None or isinstance(x, keras.utils.PyDataset) or hasattr(x, "__next__"):
+        return None  # a generator or iterator: reading a batch would consume it
+    leaves = tf.nest.flatten(x)
+    if not leaves or not np.ndim(leaves[0]):
+        return None
+    rows = int(np.shape(leaves[0])[0])
+    split = float(fit_arguments.get("validation_split") or 0.0)
+    if split:
+        rows = int(np.floor(rows * (1.0 - split)))  # Keras's train/validation split
+    batch_size = fit_arguments.get("batch_size") or DEFAULT_BATCH_SIZE
+    if fit_arguments.get("steps_per_epoch"):
+        return BatchLayout(batch_size)
+    return BatchLayout(min(batch_size, rows), rows)
+
+
+def _dataset_batch_size(dataset: tf.data.Dataset) -> int | None:
+    first = tf.nest.flatten(dataset.element_spec)[0]
+    if first.shape.rank and first.shape[0] is not None:
+        return int(first.shape[0])
+    # Batched without drop_remainder: the batch dimension is only known from a batch.
+    for batch in dataset.take(1):
+        return int(tf.shape(tf.nest.flatten(batch)[0])[0])
+    return None
+
+
+class Call(NamedTuple):
+    """One train-function call: its first step (within the epoch), how many steps it
+    ran, and how long it took."""
+
+    first_step: int
+    steps: int
+    seconds: float
+
+
+@dataclass
+class FitRecord:
+    """One ``fit`` call: its model, batch layout and train-function calls."""
+
+    model_name: str
+    params: int
+    layout: BatchLayout | None
+    calls: list[Call] = field(default_factory=list)
+    steps_per_epoch: int | None = None
+
+    def samples(self, first_step: int, steps: int) -> int | None:
+        """Examples in ``steps`` steps from ``first_step``; ``None`` if unknown."""
+        if self.layout is None:
+            return None
+        return sum(self.layout.samples(first_step + i, self.steps_per_epoch)
+                   for i in range(steps))
+
+
+class _FitTimer(keras.callbacks.Callback):
+    """Times every train-function call of one ``fit``.
+
+    It is not ``async_safe``, so Keras waits for each step's results before calling
+    it: the times are those of finished steps, not of dispatched ones.
+    """
+
+    def __init__(self, record: FitRecord) -> None:
+        super().__init__()
+        self.record = record
+        self._began = (0, 0.0)
+
+    def on_train_begin(self, logs: Any = None) -> None:
+        self.record.steps_per_epoch = self.params.get("steps")
+
+    def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+        self._began = (batch, time.perf_counter())
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        first, started = self._began
+        # ``batch`` is the last step of the call (several with steps_per_execution > 1).
+        self.record.calls.append(Call(first, batch - first + 1, time.perf_counter() - started))
+
+
+@dataclass(frozen=True)
+class TrainingStats:
+    """What the cell's training did, summed over its ``fit`` calls.
+
+    The steady-state figures leave out the first train-function call of every
+    ``fit`` (tracing, compilation and pipeline start-up), unless no other call was
+    made. ``samples_per_s`` and ``batch_size`` are ``None`` when the data's batch size
+    could not be told (generators, ``PyDataset``).
+    """
+
+    model_name: str
+    params: int
+    fits: int
+    steps: int
+    samples: int | None
+    batch_size: int | None
+    first_step_s: float
+    steps_per_s: float
+    samples_per_s: float | None
+    step_time_p50_s: float
+    step_time_p90_s: float
+
+
+class FitObserver:
+    """Collects a :class:`FitRecord` for every ``fit`` it is asked to observe."""
+
+    def __init__(self) -> None:
+        self.records: list[FitRecord] = []
+
+    def observe(self, model: keras.Model, fit_arguments: dict[str, Any]) -> None:
+        """Add a timing callback to ``fit_arguments`` (the bound arguments of a
+        ``fit`` call on ``model``, changed in place)."""
+        callbacks = fit_arguments.get("callbacks")
+        if isinstance(callbacks, keras.callbacks.CallbackList):
+            return  # a ready-made CallbackList is used as is; adding to it would leak
+        template = getattr(model, "template", model)
+        record = FitRecord(template.name, _param_count(template), batch_layout(fit_arguments))
+        self.records.append(record)
+        fit_arguments["callbacks"] = [*(callbacks or []), _FitTimer(record)]
+
+    def stats(self) -> TrainingStats | None:
+        """The training summed over every observed ``fit``; ``None`` if none ran a step."""
+        timed = [record for record in self.records if record.calls]
+        if not timed:
+            return None
+        every = [(record, call) for record in timed for call in record.calls]
+        steady = [(record, call) for record in timed for call in record.calls[1:]] or every
+        steps = sum(call.steps for _, call in steady)
+        seconds = sum(call.seconds for _, call in steady)
+        samples = _total_samples(steady)
+        per_step = np.concatenate(
+            [np.full(call.steps, call.seconds / call.steps) for _, call in steady]
+        )
+        first = timed[0]
+        return TrainingStats(
+            model_name=first.model_name,
+            params=first.params,
+            fits=len(timed),
+            steps=sum(call.steps for _, call in every),
+            samples=_total_samples(every),
+            batch_size=first.layout.batch_size if first.layout else None,
+            first_step_s=first.calls[0].seconds,
+            steps_per_s=steps / seconds,
+            samples_per_s=None if samples is None else samples / seconds,
+            step_time_p50_s=float(np.percentile(per_step, 50)),
+            step_time_p90_s=float(np.percentile(per_step, 90)),
+        )
+
+
+def _total_samples(calls: list[tuple[FitRecord, Call]]) -> int | None:
+    counts = [record.samples(call.first_step, call.steps) for record, call in calls]
+    return None if any(count is None for count in counts) else sum(counts)
+
+
+def _param_count(model: keras.Model) -> int:
+    # An unbuilt subclassed model has no weights yet; Keras raises on count_params().
+    return int(model.count_params()) if model.built else 0
+
