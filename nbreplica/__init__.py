@@ -41,6 +41,10 @@ from nbreplica.bench import (  # noqa: E402
     plot_comparison,
     sweep,
 )
+from nbreplica.notebook.magics import (  # noqa: E402
+    load_ipython_extension,
+    unload_ipython_extension,
+)
 
 __version__ = "0.1.0"
 
@@ -62,6 +66,7 @@ __all__ = [
     "emulate_gpus",
     "free_gpus",
     "list_devices",
+    "load_ipython_extension",
     "load_results",
     "multi_gpu_model",
     "nvml_status",
@@ -70,5 +75,6 @@ __all__ = [
     "selected_devices",
     "snapshot",
     "sweep",
+    "unload_ipython_extension",
     "use_devices",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -117,7 +117,7 @@ def measure_point(
                 verbose=0,
                 callbacks=[timer],
             )
-    first_step_s, step_times = _step_times(timer, settings.warmup_steps)
+    first_step_s, step_times = _step_times(timer, settings)
     indices = [device.index for device in point.devices]
     samples = sampler.to_frame()
     samples["time"] += sampling_offset
@@ -134,14 +134,21 @@ def measure_point(
     )
 
 
-def _step_times(timer: _StepTimer, warmup_steps: int) -> tuple[float, np.ndarray]:
+def _step_times(timer: _StepTimer, settings: PointSettings) -> tuple[float, np.ndarray]:
     """First call's duration, and the per-step duration of every call after warm-up."""
     first_step_s = timer.ends[0][1] - timer.started
     per_step = []
     for (previous_step, previous_end), (step, end) in zip(timer.ends, timer.ends[1:]):
-        if previous_step + 1 >= warmup_steps:
+        if previous_step + 1 >= settings.warmup_steps:
             steps_in_call = step - previous_step
             per_step.extend([(end - previous_end) / steps_in_call] * steps_in_call)
+    if not per_step:
+        raise SweepError(
+            "No step ran after the warm-up, so nothing was measured: the model runs "
+            f"{timer.ends[0][0] + 1} steps per call (steps_per_execution). Raise steps "
+            f"to a few calls' worth. Received: steps={settings.steps}, "
+            f"warmup_steps={settings.warmup_steps}"
+        )
     return first_step_s, np.asarray(per_step)
 
 
@@ -173,19 +180,30 @@ def _placed_model(
         replicated.compile_from_config(template.get_compile_config())
         yield replicated, template
     else:
-        strategy = tf.distribute.MirroredStrategy(
-            [device.device for device in point.devices],
-            # Collective all-reduce (the default on CPUs and under XLA) numbers its
-            # groups from 1 in every strategy object, so a second strategy over a
-            # different device count in the same process joins a group of the wrong
-            # size and aborts. Reduction to one device uses no collective groups.
-            cross_device_ops=settings.cross_device_ops or tf.distribute.ReductionToOneDevice(),
-        )
+        strategy = mirrored_strategy(point.devices, settings.cross_device_ops)
         with strategy.scope():
             template = _build(model_fn, point)
-        # Under XLA MirroredStrategy ignores cross_device_ops and uses collectives.
-        template.jit_compile = False
         yield template, template
+
+
+def mirrored_strategy(
+    devices: Sequence[Accelerator],
+    cross_device_ops: tf.distribute.CrossDeviceOps | None = None,
+) -> tf.distribute.MirroredStrategy:
+    """A ``MirroredStrategy`` over ``devices`` that coexists with others in one process.
+
+    ``cross_device_ops`` defaults to ``tf.distribute.ReductionToOneDevice()``.
+    Collective all-reduce (the default on CPUs and under XLA) numbers its groups from 1
+    in every strategy object, so a second strategy over a different device count in
+    the same process joins a group of the wrong size and aborts. Reduction to one
+    device uses no collective groups. Under XLA the strategy ignores
+    ``cross_device_ops`` and uses collectives again: train its models with
+    ``jit_compile=False``.
+    """
+    return tf.distribute.MirroredStrategy(
+        [device.device for device in devices],
+        cross_device_ops=cross_device_ops or tf.distribute.ReductionToOneDevice(),
+    )
 
 
 def _build(model_fn: ModelFn, point: Point) -> keras.Model:
@@ -201,4 +219,8 @@ def _build(model_fn: ModelFn, point: Point) -> keras.Model:
             "model_fn must build and return a compiled keras.Model (call "
             f"model.compile(...) inside it). Received: model_fn returned {model!r}"
         )
+    # Every point runs without XLA, so speedups measure parallelism alone: replicate
+    # cannot use XLA (it ignores device placement), and under XLA MirroredStrategy
+    # ignores cross_device_ops and uses the collectives that collide across sizes.
+    model.jit_compile = False
     return model

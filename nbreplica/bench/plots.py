@@ -2,11 +2,13 @@
 
 Figures are built with ``matplotlib.figure.Figure`` directly, never through pyplot: no
 GUI backend is touched (they render with Agg, headless or not) and no global figure
-list grows in a long notebook session.
+list grows in a long notebook session. :class:`ReportFigure` shows itself in a notebook
+even where pyplot was never imported.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
 import numpy as np
@@ -26,6 +28,21 @@ _GIB = 1024**3
 _PLAIN = FuncFormatter(lambda value, _: f"{value:g}")
 
 
+def figure_png(figure: Figure) -> bytes:
+    """``figure`` as PNG bytes, everything drawn outside the axes included."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+class ReportFigure(Figure):
+    """A matplotlib ``Figure`` that a notebook displays as an image when it is a
+    cell's value (a plain ``Figure`` needs pyplot's inline backend for that)."""
+
+    def _repr_png_(self) -> bytes:
+        return figure_png(self)
+
+
 def scaling_figure(
     summary: pd.DataFrame,
     *,
@@ -42,7 +59,7 @@ def scaling_figure(
     if summary.empty:
         raise ValueError("There is nothing to plot: the sweep measured no point. "
                          "Received: an empty summary")
-    figure = Figure(figsize=(15, 5), layout="constrained")
+    figure = ReportFigure(figsize=(15, 5), layout="constrained")
     speedup_axes, efficiency_axes, throughput_axes = figure.subplots(1, 3)
     fits = stats.scaling_table(summary, threshold, predict_at).set_index(
         ["sweep_id", "strategy"]
@@ -104,7 +121,7 @@ def utilization_figure(samples: pd.DataFrame, summary: pd.DataFrame) -> Figure:
         )
     utilization = samples[samples["metric"] == "utilization_gpu"]
     memory = samples[samples["metric"] == "memory_used"]
-    figure = Figure(figsize=(13, 6.5), layout="constrained")
+    figure = ReportFigure(figsize=(13, 6.5), layout="constrained")
     utilization_axes, memory_axes = figure.subplots(2, 1, sharex=True)
     for axes, frame, scale in ((utilization_axes, utilization, 1.0),
                                (memory_axes, memory, 1.0 / _GIB)):

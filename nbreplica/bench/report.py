@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from nbreplica.bench import plots
 
@@ -69,21 +67,15 @@ def save(result: SweepResult, directory: Path) -> dict[str, Path]:
     paths = {"summary": directory / "summary.csv", "runs": directory / "runs.csv"}
     result.frame.to_csv(paths["summary"], index=False)
     result.runs.to_csv(paths["runs"], index=False)
-    images = {"scaling": _png(result.plot())}
+    images = {"scaling": plots.figure_png(result.plot())}
     if plots.has_device_counters(result.samples):
-        images["utilization"] = _png(result.plot_utilization())
+        images["utilization"] = plots.figure_png(result.plot_utilization())
     for key, data in images.items():
         paths[key] = directory / f"{key}.png"
         paths[key].write_bytes(data)
     paths["report"] = directory / "report.html"
     paths["report"].write_text(render_html(result, images), encoding="utf-8")
     return paths
-
-
-def _png(figure: Figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    return buffer.getvalue()
 
 
 _STYLE = """

@@ -110,6 +110,10 @@ def sweep(
         SweepInterrupted: the sweep was interrupted; the points measured so far are
             stored and in its ``result``.
 
+    Every point trains without XLA (``jit_compile=False``), whatever ``model_fn``
+    asked for: ``replicate`` cannot use it, and the speedups then measure the
+    parallelism alone.
+
     .. warning::
         Emulated devices are logical devices of one CPU: they share its cores, so
         their speedups say how the step is split, not what GPUs would gain.
@@ -122,18 +126,9 @@ def sweep(
     available = _available_devices()
     counts = _device_counts(devices, len(available))
     strategies = _strategies(strategy)
-    if scaling not in SCALINGS:
-        raise ValueError(f"scaling must be one of {SCALINGS}. Received: scaling={scaling!r}")
-    for label, value in (("batch_size", batch_size), ("repeats", repeats),
-                         ("steps", steps), ("warmup_steps", warmup_steps)):
-        _check_positive_int(label, value)
-    if not 0 < efficiency_threshold <= 1:
-        raise ValueError(
-            "efficiency_threshold must lie in (0, 1]. "
-            f"Received: efficiency_threshold={efficiency_threshold!r}"
-        )
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must lie in (0, 1). Received: confidence={confidence!r}")
+    _check_settings(scaling=scaling, batch_size=batch_size, repeats=repeats, steps=steps,
+                    warmup_steps=warmup_steps, efficiency_threshold=efficiency_threshold,
+                    confidence=confidence, sample_interval=sample_interval)
 
     def global_batch(count: int) -> int:
         return batch_size if scaling == "strong" else batch_size * count
@@ -323,9 +318,26 @@ def _strategies(strategy: str | Sequence[str]) -> tuple[str, ...]:
     return chosen
 
 
-def _check_positive_int(label: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{label} must be a whole number >= 1. Received: {label}={value!r}")
+def _check_settings(*, scaling: str, efficiency_threshold: float, confidence: float,
+                    sample_interval: float, **counts: int) -> None:
+    if scaling not in SCALINGS:
+        raise ValueError(f"scaling must be one of {SCALINGS}. Received: scaling={scaling!r}")
+    for label, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(
+                f"{label} must be a whole number >= 1. Received: {label}={value!r}"
+            )
+    if not 0 < efficiency_threshold <= 1:
+        raise ValueError(
+            "efficiency_threshold must lie in (0, 1]. "
+            f"Received: efficiency_threshold={efficiency_threshold!r}"
+        )
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1). Received: confidence={confidence!r}")
+    if not sample_interval > 0:
+        raise ValueError(
+            f"sample_interval must be > 0 seconds. Received: sample_interval={sample_interval!r}"
+        )
 
 
 def _plan(counts: list[int], strategies: tuple[str, ...], repeats: int,

@@ -208,7 +208,6 @@ def _shutdown_at_exit() -> None:
 
 
 def _read_device(session: _Session, index: int) -> DeviceStats:
-    name, uuid = session.identities.get(index, (None, None))
     try:
         handle = session.handles.get(index)
         if handle is None:
@@ -216,10 +215,12 @@ def _read_device(session: _Session, index: int) -> DeviceStats:
             if handle is None:
                 return DeviceStats(index, None, simulated=session.simulated)
             session.handles[index] = handle
-        if index not in session.identities:
-            name = query(pynvml.nvmlDeviceGetName, handle)
-            uuid = query(pynvml.nvmlDeviceGetUUID, handle)
-            session.identities[index] = (name, uuid)
+        identity = session.identities.get(index)
+        if identity is None:
+            identity = (query(pynvml.nvmlDeviceGetName, handle),
+                        query(pynvml.nvmlDeviceGetUUID, handle))
+            session.identities[index] = identity
+        name, uuid = identity
         memory = query(pynvml.nvmlDeviceGetMemoryInfo, handle, pynvml.nvmlMemory_v2)
         if memory is None:  # drivers older than the _v2 call
             memory = query(pynvml.nvmlDeviceGetMemoryInfo, handle)
@@ -244,6 +245,7 @@ def _read_device(session: _Session, index: int) -> DeviceStats:
             simulated=session.simulated,
         )
     except GpuLost:
+        name, uuid = session.identities.get(index, (None, None))
         return DeviceStats(index, name, uuid, simulated=session.simulated, lost=True)
 
 

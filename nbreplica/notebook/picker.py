@@ -148,7 +148,8 @@ class GpuPicker(widgets.VBox):
         if current and set(current) <= set(self._rows):
             self.selected = list(current)
         self._parts = (
-            *(widget for row in self._rows.values() for widget in (row.checkbox, *row.live, row.box)),
+            *(widget for row in self._rows.values()
+              for widget in (row.checkbox, *row.live, row.box)),
             *columns.children, columns, free_button, clear_button, self._summary,
             self._toolbar, self._header,
         )

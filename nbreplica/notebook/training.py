@@ -135,6 +135,8 @@ class TrainingStats:
     params: int
     fits: int
     steps: int
+    warmup_steps: int
+    """Steps left out of the steady-state figures (in the first call of each fit)."""
     samples: int | None
     batch_size: int | None
     first_step_s: float
@@ -180,6 +182,7 @@ class FitObserver:
             params=first.params,
             fits=len(timed),
             steps=sum(call.steps for _, call in every),
+            warmup_steps=sum(call.steps for _, call in every) - steps,
             samples=_total_samples(every),
             batch_size=first.layout.batch_size if first.layout else None,
             first_step_s=first.calls[0].seconds,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import numbers
 import threading
 import time
 import types
@@ -108,7 +109,7 @@ class FakeDriver:
                 "missing_functions must be a collection of C function names the fake "
                 f"exports ({sorted(FUNCTIONS)}). Received: missing_functions={missing_functions!r}"
             )
-        if not step > 0:
+        if isinstance(step, bool) or not isinstance(step, numbers.Real) or not step > 0:
             raise ValueError(f"step must be a number of seconds > 0. Received: step={step!r}")
         self.gpus = tuple(gpus)
         self.driver_version = driver_version
@@ -301,7 +302,8 @@ class FakeDriver:
 
     def _nvmlDeviceGetPowerUsage(self, handle: int | None, milliwatts: int | None) -> None:
         _, gpu, elapsed = self._device(handle, "power_draw")
-        _out(milliwatts, ctypes.c_uint).value = round(self._metric(gpu, "power_draw", elapsed) * 1000)
+        watts = self._metric(gpu, "power_draw", elapsed)
+        _out(milliwatts, ctypes.c_uint).value = round(watts * 1000)
 
     def _nvmlDeviceGetEnforcedPowerLimit(self, handle: int | None, milliwatts: int | None) -> None:
         _, gpu, _ = self._device(handle, "power_limit")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
-from typing import Union
+from dataclasses import dataclass
 
 from nbreplica.devices.records import GIB
 
 #: A value that may change over time: a constant, a sequence (one entry per ``step``
 #: seconds of driver time, the last entry held) or a callable of elapsed seconds.
-Metric = Union[float, Sequence[float], Callable[[float], float]]
+Metric = float | Sequence[float] | Callable[[float], float]
 
 #: The names accepted by ``FakeGpu(unsupported=..., forbidden=...)``: one per NVML
 #: query, so ``"memory"`` covers used, free and total together.
@@ -56,8 +55,8 @@ class FakeGpu:
     power_limit: float = 400.0
     processes: Sequence[FakeProcess] | Callable[[float], Sequence[FakeProcess]] = ()
     uuid: str | None = None
-    unsupported: Collection[str] = field(default=frozenset())
-    forbidden: Collection[str] = field(default=frozenset())
+    unsupported: Collection[str] = frozenset()
+    forbidden: Collection[str] = frozenset()
     lost_at: float | None = None
 
     def __post_init__(self) -> None:

@@ -33,7 +33,8 @@ def plausible_gpus(count: int) -> list[FakeGpu]:
                               0.6 * GIB if busy else 0.05 * GIB, 13.0, phase),
             utilization_gpu=utilization,
             utilization_memory=lambda t, u=utilization: 0.55 * u(t),
-            temperature=lambda t, u=utilization, p=phase: 33 + 0.4 * u(t) + 1.5 * math.sin(t / 5 + p),
+            temperature=lambda t, u=utilization, p=phase: (
+                33 + 0.4 * u(t) + 1.5 * math.sin(t / 5 + p)),
             power_draw=lambda t, u=utilization: 58 + 3.1 * u(t),
             processes=(FakeProcess(31400 + index, "python3", int(_BUSY_MEMORY)),) if busy else (),
         ))

@@ -38,6 +38,7 @@ def test_device_counts_beyond_the_selection():
 @pytest.mark.parametrize(("argument", "value"), [
     ("strategy", "ring"), ("strategy", ("split", "split")), ("scaling", "medium"),
     ("repeats", 0), ("steps", 1.5), ("batch_size", True), ("efficiency_threshold", 1.5),
+    ("confidence", 1.0), ("sample_interval", 0),
 ])
 def test_bad_settings(argument, value):
     x, y = tiny_data()
@@ -115,3 +116,21 @@ def test_interrupt_keeps_completed_points_and_restores_devices(private_results, 
     assert not tf.distribute.has_strategy()
     paths = result.save(tmp_path / "partial")
     assert "Interrupted: 3 of 10 points" in paths["report"].read_text()
+
+
+def test_several_steps_per_call():
+    def batched_calls() -> keras.Model:
+        model = tiny_model()
+        model.compile("sgd", "mse", steps_per_execution=2)
+        return model
+
+    x, y = tiny_data()
+    result = nbreplica.sweep(batched_calls, x, y.reshape(-1, 1).repeat(3, axis=1),
+                             devices=(1, 2), batch_size=16, repeats=1,
+                             **{**QUICK, "steps": 4, "warmup_steps": 2})
+    assert (result.runs["samples_per_s"] > 0).all()
+    with pytest.raises(SweepError, match=r"No step ran after the warm-up.*runs 2 steps per "
+                                         r"call.*Received: steps=1, warmup_steps=1"):
+        nbreplica.sweep(batched_calls, x, y.reshape(-1, 1).repeat(3, axis=1),
+                        devices=(1, 2), batch_size=16, repeats=1,
+                        **{**QUICK, "steps": 1, "warmup_steps": 1})

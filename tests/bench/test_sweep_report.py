@@ -8,6 +8,7 @@ import re
 import pandas as pd
 import pytest
 import tensorflow as tf
+from IPython.core.formatters import PNGFormatter
 
 import nbreplica
 from nbreplica.bench.plots import EMULATED_NOTE
@@ -36,6 +37,8 @@ def test_scaling_figure(side_by_side):
     assert {"split", "mirrored"} <= set(labels)
     ideal = speedup.get_lines()[0]
     assert list(ideal.get_xdata()) == pytest.approx(list(ideal.get_ydata()))
+    # A notebook shows it as an image even where pyplot was never imported.
+    assert PNGFormatter()(figure).startswith(PNG)
 
 
 def test_text_table(side_by_side):

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
@@ -98,26 +99,33 @@ WRITER = textwrap.dedent("""
         time.sleep(0.01)
     for i in range(150):
         store.append(dataclasses.replace(RECORD, sweep_id=sys.argv[1], repeat=i))
+        if i == 0:
+            print(time.time(), flush=True)  # when the first append got through
 """)
 
 
 def test_two_processes_write_at_once(tmp_path):
     path, go = tmp_path / "shared.sqlite", tmp_path / "go"
+    ResultsStore(path).append(RECORD)
     script = WRITER.format(tests=str(Path(__file__).parent), path=str(path), go=str(go))
-    writers = [subprocess.Popen([sys.executable, "-c", script, name],
-                                stderr=subprocess.PIPE, text=True)
+    writers = [subprocess.Popen([sys.executable, "-c", script, name], text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                for name in ("first", "second")]
     deadline = time.monotonic() + 120
     while not all(Path(f"{go}-ready-{name}").exists() for name in ("first", "second")):
         assert time.monotonic() < deadline and all(w.poll() is None for w in writers)
         time.sleep(0.05)
-    go.touch()  # both start appending at the same moment
+    # A third writer holds the write lock as both start: they must wait, not fail.
+    with closing(sqlite3.connect(path, isolation_level=None)) as holder:
+        holder.execute("BEGIN IMMEDIATE")
+        go.touch()
+        time.sleep(1.0)
+        released = time.time()
+        holder.execute("COMMIT")
     for writer in writers:
-        _, stderr = writer.communicate(timeout=120)
+        stdout, stderr = writer.communicate(timeout=120)
         assert writer.returncode == 0, stderr
+        assert float(stdout) >= released
     runs = ResultsStore(path).runs()
     assert runs.groupby("sweep_id")["repeat"].apply(sorted).to_dict() == {
-        "first": list(range(150)), "second": list(range(150))}
-    # The writes really overlapped: neither process finished before the other began.
-    order = list(runs["sweep_id"])
-    assert order.index("second") < len(order) - order[::-1].index("first") - 1
+        "abc123": [1], "first": list(range(150)), "second": list(range(150))}

@@ -8,8 +8,9 @@ from nbreplica.testing import GIB, FakeGpu, fake_nvml, plausible_gpus
 
 
 def device(index, free_gib=None, utilization=None, lost=False):
-    return DeviceStats(index, f"GPU {index}", memory_free=None if free_gib is None else free_gib * GIB,
-                       utilization_gpu=utilization, lost=lost)
+    free = None if free_gib is None else free_gib * GIB
+    return DeviceStats(index, f"GPU {index}", memory_free=free, utilization_gpu=utilization,
+                       lost=lost)
 
 
 def test_memory_and_utilization_thresholds_are_inclusive():

@@ -77,7 +77,8 @@ def test_the_buffer_is_bounded_but_the_summaries_are_not():
 
 
 def test_devices_without_metrics_give_empty_summaries():
-    sampler = run(nbreplica.Sampler(interval=0.001, source=lambda: [DeviceStats(0, "e", emulated=True)]), 2)
+    emulated = [DeviceStats(0, "Emulated GPU 0", emulated=True)]
+    sampler = run(nbreplica.Sampler(interval=0.001, source=lambda: emulated), 2)
     assert sampler.peak_memory() == {0: None}
     assert sampler.mean_utilization() == {0: None}
     assert sampler.to_frame().empty

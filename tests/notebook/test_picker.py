@@ -191,7 +191,8 @@ def test_emulated_gpus_are_labelled_and_show_no_invented_values(monkeypatch, mak
 
 
 def test_a_lost_gpu_cannot_be_ticked(make_picker):
-    devices = [DeviceStats(0, "ok", memory_used=1, memory_total=2), DeviceStats(1, "gone", lost=True)]
+    devices = [DeviceStats(0, "ok", memory_used=1, memory_total=2),
+               DeviceStats(1, "gone", lost=True)]
     picker = make_picker(source=lambda: devices)
     assert "lost" in cells(picker, 1)["tag"].value
     assert cells(picker, 1)["checkbox"].disabled and not cells(picker, 0)["checkbox"].disabled

@@ -187,7 +187,8 @@ def test_plausible_gpus_look_like_a_shared_machine():
         (lambda: FakeGpu(lost_at=-1), "Received: lost_at=-1"),
         (lambda: FakeDriver("gpu"), "Every GPU must be a FakeGpu. Received: 'gpu'"),
         (lambda: FakeDriver(init_error="boom"), "Received: init_error='boom'"),
-        (lambda: FakeDriver(missing_functions={"nvmlFoo"}), "Received: missing_functions={'nvmlFoo'}"),
+        (lambda: FakeDriver(missing_functions={"nvmlFoo"}),
+         "Received: missing_functions={'nvmlFoo'}"),
         (lambda: FakeDriver(step=0), "step must be a number of seconds > 0. Received: step=0"),
     ],
 )

@@ -1,0 +1,305 @@
+"""IPython magics: ``%%replicate``, ``%nbreplica_devices`` and ``%nbreplica_report``.
+
+Load them with ``%load_ext nbreplica``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from argparse import Namespace
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+
+from nbreplica.accelerators import Accelerator, list_devices
+from nbreplica.bench.progress import make_progress
+from nbreplica.bench.result import SweepResult
+from nbreplica.notebook.cell_parallel import CellRun, OuterCell, run_parallel
+from nbreplica.notebook.picker import GpuPicker
+from nbreplica.notebook.report import SweepReport, stored_sweep
+from nbreplica.notebook.summary import CellSummary
+from nbreplica.notebook.sweep_cell import plan_points, sweep_cell
+from nbreplica.selection import selected_devices
+
+STRATEGIES = ("split", "mirrored")
+DEFAULT_REPEATS = 3
+
+
+def _whole_numbers(text: str, flag: str, minimum: int) -> list[int]:
+    try:
+        numbers = [int(part) for part in text.split(",")]
+    except ValueError:
+        numbers = []
+    if not numbers or any(n < minimum for n in numbers):
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated whole numbers >= {minimum}. "
+            f"Received: {flag} {text}"
+        )
+    if len(set(numbers)) != len(numbers):
+        raise argparse.ArgumentTypeError(f"numbers must not repeat. Received: {flag} {text}")
+    return numbers
+
+
+def _gpu_ids(text: str) -> list[int]:
+    return _whole_numbers(text, "--gpus", 0)
+
+
+def _device_counts(text: str) -> list[int]:
+    return _whole_numbers(text, "--sweep", 1)
+
+
+def _positive(flag: str) -> Any:
+    def parse(text: str) -> int:
+        if not text.isdigit() or int(text) < 1:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number >= 1. Received: {flag} {text}")
+        return int(text)
+    return parse
+
+
+@magics_class
+class ReplicateMagics(Magics):
+    """The nbreplica magics. :attr:`last_run` and :attr:`last_sweep` keep what the
+    latest ``%%replicate`` cell measured."""
+
+    def __init__(self, shell: InteractiveShell) -> None:
+        super().__init__(shell)
+        self.last_run: CellRun | None = None
+        self.last_sweep: SweepResult | None = None
+        self._picker: GpuPicker | None = None
+        self._running = False
+
+    @magic_arguments()
+    @argument("--gpus", type=_gpu_ids, metavar="IDS",
+              help="the GPU indices to use, comma-separated, e.g. 0,1,2,3 (default: "
+                   "the GPU picker's selection, else every device)")
+    @argument("-n", type=_positive("-n"), metavar="N",
+              help="use N devices: the first N of the picker's selection, else of "
+                   "every device")
+    @argument("--strategy", choices=STRATEGIES, default="split",
+              help="split: replicate the cell's models (default); mirrored: run the "
+                   "cell under tf.distribute.MirroredStrategy")
+    @argument("--sweep", type=_device_counts, metavar="COUNTS",
+              help="re-run the cell on each device count, e.g. 1,2,4,8 (1 is always "
+                   "added: the baseline), store every run and show the speedup report")
+    @argument("--repeats", type=_positive("--repeats"), metavar="N",
+              help=f"with --sweep: runs per device count (default: {DEFAULT_REPEATS})")
+    @argument("--name", help="with --sweep: the sweep's name in the results store "
+                             "(default: '<model>-strong-b<batch size>')")
+    @argument("--monitor", action="store_true",
+              help="sample the devices (NVML) while the cell runs: peak memory and "
+                   "mean utilization per device")
+    @argument("--quiet", action="store_true",
+              help="show no summary (with --sweep: no progress bar and no report; "
+                   "%%nbreplica_report shows it later)")
+    @cell_magic
+    def replicate(self, line: str, cell: str) -> None:
+        """Run the cell data-parallel over several GPUs (or emulated GPUs).
+
+        The cell runs as a normal cell: its variables land in the namespace, its
+        output shows as usual, and an error shows the cell's own traceback (the
+        ``%%replicate`` cell then fails too). A compact summary follows: the devices,
+        wall time, training throughput in samples/s when the cell trained (its
+        first train step, with tracing, left out), and with ``--monitor`` each
+        device's peak memory and mean utilization.
+
+        Devices: ``--gpus 0,2`` exactly those; ``-n 4`` the first 4 of the GPU
+        picker's selection (``%nbreplica_devices`` / ``nbreplica.use_devices``),
+        else of every device; neither: the selection, else every device. While the
+        cell runs, ``nbreplica.selected_devices()`` returns the cell's devices, so
+        ``nbreplica.replicate(model)`` inside it uses them too. Afterwards the
+        selection is what it was before.
+
+        Rules of ``--strategy split`` (the default):
+
+        - Every ``fit``, ``evaluate``, ``predict``, ``train_on_batch``,
+          ``test_on_batch`` and ``predict_on_batch`` call on a built Keras model
+          runs through ``nbreplica.replicate(model)`` over the cell's devices,
+          whether the model was built in this cell or before it. Other calls
+          (``model(x)``, custom training loops) run on one device as usual.
+        - The replicated model is compiled with the model's own compile arguments
+          and shares its optimizer object, so training in the cell trains the model
+          itself and optimizer state (step count, moments) carries on across cells.
+          ``jit_compile`` is not used (XLA would ignore the per-device placement).
+        - ``fit``/``evaluate`` on a model that is not compiled raise Keras's usual
+          error; ``predict`` works without compiling.
+        - A model that is not built yet (a subclassed model never called) runs its
+          call on one device, with a warning; build it first to split it.
+        - Callbacks see the replicated model: use ``nbreplica.TemplateCheckpoint``
+          to checkpoint the model itself. Save the model itself, not the replicated
+          one: ``model.save("my_model.keras")`` loads anywhere.
+        - Within one cell, the calls on one model share one replicated model; each
+          cell makes its own (its first step traces the training step again).
+
+        Rules of ``--strategy mirrored``:
+
+        - The cell runs inside the scope of a ``tf.distribute.MirroredStrategy``
+          over the cell's devices, so models built (and compiled) in the cell are
+          mirrored: each batch is split across the devices by TensorFlow.
+        - Models must be built inside the cell, or in an earlier mirrored cell over
+          the same devices (one strategy per device set is kept for the session):
+          calling ``fit``/``evaluate``/``predict`` on a model built elsewhere raises
+          a ``ValueError`` saying so.
+        - Gradients are reduced with ``tf.distribute.ReductionToOneDevice`` (as in
+          ``nbreplica.sweep``), and XLA is turned off for the cell's models: the
+          collective all-reduce both would otherwise use aborts the process once
+          strategies over different device counts exist.
+
+        With one device (``-n 1``, ``--gpus 3``, the 1-device sweep point), the
+        cell runs unchanged under ``tf.device`` of that device, whatever the
+        strategy.
+
+        Sweeps: ``--sweep 1,2,4,8`` runs the cell once per device count and
+        ``--repeats`` times (default 3), counts in increasing order within each
+        repeat, each on the first devices of those chosen above. The cell must
+        train a model with ``fit`` on arrays or a batched ``tf.data.Dataset`` (so
+        that samples can be counted) at the same batch size on every count (strong
+        scaling). Every run is stored in the results file (``$NBREPLICA_RESULTS``,
+        else ``~/.nbreplica/results.sqlite``) as it finishes; the speedup report
+        follows the sweep. Only the last run's output is shown (a failing run's
+        output is shown too), and the namespace is the last run's. An error or
+        an interrupt (Ctrl-C, "Interrupt kernel") stops the sweep: the runs measured
+        so far stay stored and are reported, and the device selection and Keras are
+        restored.
+        """
+        args = parse_argstring(self.replicate, line)
+        if not cell.strip():
+            raise UsageError("%%replicate needs a cell body to run. Received: an empty cell")
+        if self._running:
+            raise UsageError(
+                "%%replicate cells cannot be nested. Received: %%replicate inside the "
+                "body of another %%replicate cell"
+            )
+        devices = _chosen_devices(args)
+        outer = OuterCell(self.shell)
+        self._running = True
+        try:
+            error = (self._sweep(args, cell, devices) if args.sweep is not None
+                     else self._run(args, cell, devices))
+        finally:
+            self._running = False
+        if error is not None:
+            outer.fail(error)
+
+    def _run(self, args: Namespace, cell: str, devices: list[Accelerator]) -> BaseException | None:
+        _refuse_sweep_options(args)
+        run = run_parallel(self.shell, cell, devices, args.strategy, monitor=args.monitor)
+        self.last_run = run
+        if not args.quiet:
+            display(CellSummary(run))
+        return run.error
+
+    def _sweep(self, args: Namespace, cell: str, devices: list[Accelerator]) -> BaseException | None:
+        counts = sorted({1, *args.sweep})
+        if counts[-1] > len(devices):
+            raise UsageError(
+                f"--sweep asks for {counts[-1]} devices, but the cell may use "
+                f"{len(devices)} (GPUs {', '.join(str(d.index) for d in devices)}). "
+                f"Received: --sweep {','.join(map(str, args.sweep))}"
+            )
+        points = plan_points(devices, counts, args.strategy, args.repeats or DEFAULT_REPEATS)
+        outcome = sweep_cell(self.shell, cell, points, name=args.name, monitor=args.monitor,
+                             progress=make_progress(False if args.quiet else None))
+        if outcome.result is not None:
+            self.last_sweep = outcome.result
+            if not args.quiet:
+                display(SweepReport(outcome.result))
+        return outcome.error
+
+    @line_magic
+    def nbreplica_devices(self, line: str) -> None:
+        """Show the GPU picker: one row per GPU with live memory and utilization; the
+        ticked GPUs become the default devices of ``%%replicate`` and
+        ``nbreplica.replicate``. Showing it again closes the previous one."""
+        if line.strip():
+            raise UsageError(f"%nbreplica_devices takes no arguments. Received: {line.strip()!r}")
+        self.close_picker()
+        self._picker = GpuPicker()
+        display(self._picker)
+
+    @magic_arguments()
+    @argument("name", nargs="?",
+              help="the sweep's name or id (default: the latest stored sweep)")
+    @line_magic
+    def nbreplica_report(self, line: str) -> None:
+        """Show the speedup report of the latest sweep, or of the sweep called NAME,
+        from the results file (``$NBREPLICA_RESULTS``, else
+        ``~/.nbreplica/results.sqlite``)."""
+        args = parse_argstring(self.nbreplica_report, line)
+        result = stored_sweep(args.name)
+        if self.last_sweep is not None and self.last_sweep.sweep_id == result.sweep_id:
+            result = self.last_sweep  # knows how many points were planned
+        display(SweepReport(result))
+
+    def close_picker(self) -> None:
+        """Close the picker ``%nbreplica_devices`` showed (stops its refresh thread)."""
+        if self._picker is not None:
+            self._picker.close()
+            self._picker = None
+
+
+def _chosen_devices(args: Namespace) -> list[Accelerator]:
+    available = list_devices()
+    if not available:
+        raise UsageError(
+            "There are no devices to run on: this machine has no GPU and none are "
+            "emulated. Call nbreplica.emulate_gpus(n) before TensorFlow starts (or set "
+            "NBREPLICA_EMULATE_GPUS=n). Received: list_devices()=[]"
+        )
+    if args.gpus is not None and args.n is not None:
+        raise UsageError(
+            "--gpus and -n cannot be combined: name the GPUs, or how many to use. "
+            f"Received: --gpus {','.join(map(str, args.gpus))} -n {args.n}"
+        )
+    if args.gpus is not None:
+        return _pick(available, args.gpus, f"--gpus {','.join(map(str, args.gpus))}")
+    selection = selected_devices()
+    pool = available if selection is None else _pick(
+        available, selection, f"nbreplica.selected_devices()={selection!r}")
+    if args.n is not None and args.n > len(pool):
+        source = "selected" if selection is not None else "available"
+        raise UsageError(
+            f"-n asks for {args.n} devices, but only {len(pool)} are {source}. "
+            f"Received: -n {args.n}"
+        )
+    return pool[: args.n] if args.n is not None else pool
+
+
+def _pick(available: list[Accelerator], indices: Any, received: str) -> list[Accelerator]:
+    missing = [index for index in indices if index >= len(available)]
+    if missing:
+        raise UsageError(
+            f"This machine has GPUs 0-{len(available) - 1}; there is no GPU "
+            f"{', '.join(map(str, missing))}. Received: {received}"
+        )
+    return [available[index] for index in indices]
+
+
+def _refuse_sweep_options(args: Namespace) -> None:
+    for flag, value in (("--repeats", args.repeats), ("--name", args.name)):
+        if value is not None:
+            raise UsageError(
+                f"{flag} only applies to sweeps: add --sweep 1,2,4,8 (or drop {flag}). "
+                f"Received: {flag} {value}"
+            )
+
+
+def load_ipython_extension(shell: InteractiveShell) -> None:
+    """Register the nbreplica magics (``%load_ext nbreplica``)."""
+    shell.register_magics(ReplicateMagics(shell))
+
+
+def unload_ipython_extension(shell: InteractiveShell) -> None:
+    """Remove the nbreplica magics and close the picker they showed
+    (``%unload_ext nbreplica``)."""
+    magics = shell.magics_manager.registry.pop(ReplicateMagics.__name__, None)
+    if magics is None:
+        return
+    magics.close_picker()
+    for kind, names in magics.magics.items():
+        for name in names:
+            shell.magics_manager.magics[kind].pop(name, None)

@@ -1,0 +1,157 @@
+"""``%%replicate --sweep``: re-run a cell over growing device counts and record it.
+
+Every run is one point of a sweep stored like :func:`nbreplica.sweep`'s: the same
+results file, records and speedup statistics, so ``%nbreplica_report``,
+:func:`nbreplica.load_results` and the command line read both alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+
+from nbreplica.accelerators import Accelerator
+from nbreplica.bench.measure import BASELINE, Measurement, Point, PointSettings
+from nbreplica.bench.progress import Progress
+from nbreplica.bench.result import SweepResult
+from nbreplica.bench.runner import _Recorder, _time_left
+from nbreplica.bench.store import ResultsStore
+from nbreplica.notebook.cell_parallel import SAMPLE_INTERVAL, CellRun, run_parallel
+
+#: How a cell sweep scales: the cell trains with its own batch size on every count.
+SCALING = "strong"
+#: The statistics' settings, as :func:`nbreplica.sweep`'s defaults.
+EFFICIENCY_THRESHOLD = 0.7
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """What a cell sweep measured, and why it stopped early, if it did."""
+
+    result: SweepResult | None
+    """The measured points; ``None`` when not even the first was measured."""
+    error: BaseException | None
+    """The body's error or the ``KeyboardInterrupt`` that stopped the sweep."""
+
+
+def plan_points(devices: Sequence[Accelerator], counts: Sequence[int], strategy: str,
+                repeats: int) -> list[Point]:
+    """Every run in order: per repeat, each device count from the smallest (1, the
+    baseline every speedup is measured against) to the largest. The global batch
+    size is filled in once a run has shown it."""
+    return [
+        Point(strategy if count > 1 else BASELINE, tuple(devices[:count]), repeat, 0)
+        for repeat in range(1, repeats + 1)
+        for count in sorted(counts)
+    ]
+
+
+def sweep_cell(shell: InteractiveShell, body: str, points: Sequence[Point], *,
+               name: str | None, monitor: bool, progress: Progress) -> SweepOutcome:
+    """Run ``body`` once per point, store each measured point, and stop at the first
+    error or interrupt (the points measured so far stay stored).
+
+    Every run but the last has its output captured, shown only if it fails; the last
+    run's output shows as usual, and the namespace is the last run's.
+
+    Raises:
+        UsageError: a run trained nothing, or with data of unknown batch size.
+    """
+    sweep_id = uuid.uuid4().hex[:12]
+    origin = time.monotonic()
+    recorder: _Recorder | None = None
+    durations: dict[tuple[str, int], float] = {}
+    error: BaseException | None = None
+    progress.start(len(points), f"Sweep of the cell over {_counts(points)} devices")
+    try:
+        for done, point in enumerate(points):
+            progress.update(done, point.describe(), _time_left(points[done:], durations))
+            last = done == len(points) - 1
+            with contextlib.nullcontext() if last else capture_output() as captured:
+                run = run_parallel(shell, body, point.devices, point.strategy,
+                                   monitor=monitor)
+            durations[point.strategy, len(point.devices)] = run.wall_s
+            if run.error is not None:
+                if captured is not None:
+                    captured.show()
+                error = run.error
+                break
+            measured = _measurement(run, origin)
+            point = dataclasses.replace(point, global_batch_size=run.training.batch_size)
+            if recorder is None:
+                recorder = _Recorder(ResultsStore(), sweep_id, name, SCALING,
+                                     _settings(run, origin))
+            recorder.record(point, measured)
+    except KeyboardInterrupt as interrupt:
+        error = interrupt
+    except BaseException:
+        progress.finish(f"Failed after {_measured(recorder)} of {len(points)} points",
+                        "failed")
+        raise
+    outcome = ("completed" if error is None else
+               "interrupted" if isinstance(error, KeyboardInterrupt) else "failed")
+    progress.finish(f"{outcome.capitalize()} after {_measured(recorder)} of "
+                    f"{len(points)} points", outcome)
+    result = None if recorder is None else recorder.result(
+        len(points), interrupted=error is not None, threshold=EFFICIENCY_THRESHOLD,
+        confidence=CONFIDENCE)
+    return SweepOutcome(result, error)
+
+
+def _measurement(run: CellRun, origin: float) -> Measurement:
+    stats = run.training
+    if stats is None:
+        raise UsageError(
+            "--sweep measures training throughput, but the cell trained no model: no "
+            "Model.fit step ran. Put the training (model.fit(...)) in the cell. "
+            f"Received: a cell that ran {run.wall_s:.2f} s without training"
+        )
+    if stats.samples_per_s is None or stats.batch_size is None:
+        raise UsageError(
+            "--sweep needs to count the samples the cell trains on: fit the model on "
+            "arrays or a batched tf.data.Dataset. Received: Model.fit data of unknown "
+            "batch size (a generator, an iterator or a PyDataset)"
+        )
+    samples = run.samples.assign(time=run.samples["time"] + (run.started - origin))
+    return Measurement(
+        model_name=stats.model_name,
+        params=stats.params,
+        first_step_s=stats.first_step_s,
+        samples_per_s=stats.samples_per_s,
+        step_time_p50_s=stats.step_time_p50_s,
+        step_time_p90_s=stats.step_time_p90_s,
+        samples=samples,
+        peak_memory_bytes={u.device.index: u.peak_memory_bytes for u in run.usage or ()
+                           if u.peak_memory_bytes is not None},
+        mean_utilization={u.device.index: u.mean_utilization for u in run.usage or ()
+                          if u.mean_utilization is not None},
+    )
+
+
+def _settings(run: CellRun, origin: float) -> PointSettings:
+    stats = run.training
+    return PointSettings(
+        steps=stats.steps - stats.warmup_steps,
+        warmup_steps=stats.warmup_steps,
+        replicate_options={},
+        cross_device_ops=None,
+        sample_interval=SAMPLE_INTERVAL,
+        clock_origin=origin,
+    )
+
+
+def _counts(points: Sequence[Point]) -> str:
+    return ", ".join(str(n) for n in sorted({len(point.devices) for point in points}))
+
+
+def _measured(recorder: _Recorder | None) -> int:
+    return 0 if recorder is None else len(recorder.records)

@@ -1,0 +1,89 @@
+"""The ``nbreplica sweep`` command, end to end in its own process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import tensorflow as tf
+
+import nbreplica
+from nbreplica.cli import main
+
+
+def command(tmp_path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "nbreplica", "sweep", "--model", "mlp",
+            "--devices", "1,2", "--emulate", "8", "--samples", "512", "--batch-size", "64",
+            "--out", str(tmp_path / "out"), "--results", str(tmp_path / "results.sqlite"),
+            *extra]
+
+
+@pytest.fixture
+def environment():
+    """The command's environment, without the test suite's emulation: --emulate does it."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("NBREPLICA_EMULATE_GPUS", None)
+    return env
+
+
+def test_sweep_command_writes_a_report(tmp_path, environment):
+    done = subprocess.run(command(tmp_path, "--repeats", "2", "--steps", "3"),
+                          env=environment, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split()[:4] == ["strategy", "devices", "samples/s", "speedup"]
+    assert lines[1].split()[:2] == ["single", "1"] and lines[2].split()[:2] == ["split", "2"]
+    out = tmp_path / "out"
+    assert f"Report: {out / 'report.html'}" in lines
+    for name in ("report.html", "summary.csv", "runs.csv", "scaling.png"):
+        assert (out / name).stat().st_size > 0
+    assert "[3/4] split on 2 devices, repeat 2" in done.stderr
+    stored = nbreplica.load_results("mlp-strong-b64", results_path=tmp_path / "results.sqlite")
+    assert len(stored) == 4 and stored["emulated"].all()
+
+
+def test_interrupted_command_keeps_and_reports_what_it_measured(tmp_path, environment):
+    process = subprocess.Popen(command(tmp_path, "--repeats", "100", "--steps", "3"),
+                               env=environment, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    for line in process.stderr:  # one progress line per point (stderr is not a tty)
+        assert time.monotonic() < deadline
+        if line.startswith("[3/200]"):
+            break
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted after" in stderr and "nbreplica.load_results(" in stderr
+    assert "Report:" in stdout
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "Interrupted:" in page
+    stored = nbreplica.load_results(results_path=tmp_path / "results.sqlite")
+    assert 3 <= len(stored) < 200
+
+
+def test_errors_are_reported_without_a_traceback(tmp_path, capsys):
+    status = main(["sweep", "--devices", "1,16", "--emulate", "8",
+                   "--out", str(tmp_path / "out"), "--results", str(tmp_path / "r.sqlite")])
+    assert status == 1
+    error = capsys.readouterr().err
+    assert error.startswith("nbreplica sweep: error: devices asks for 16 devices")
+    assert "Received: devices=(1, 16)" in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_emulating_another_count_after_start_up_is_an_error(tmp_path, capsys):
+    tf.constant(0)  # TensorFlow's runtime has started: its devices are fixed
+    assert main(["sweep", "--emulate", "3", "--out", str(tmp_path / "out")]) == 1
+    assert "Received: n=3" in capsys.readouterr().err
+
+
+def test_bad_arguments_are_usage_errors(capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["sweep", "--devices", "1,two"])
+    assert caught.value.code == 2
+    assert "Received: '1,two'" in capsys.readouterr().err

@@ -1,0 +1,40 @@
+"""A sweep inside a real Jupyter kernel: a progress widget, and figures that display."""
+
+from __future__ import annotations
+
+import base64
+
+import nbclient
+import nbformat
+import pytest
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+CELL = """
+import numpy as np, keras, nbreplica
+
+def model_fn():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)], name="cell_model")
+    model.compile("sgd", "mse")
+    return model
+
+x = np.zeros((64, 4), "float32"); y = np.zeros((64, 2), "float32")
+result = nbreplica.sweep(model_fn, x, y, devices=(1, 2), batch_size=16, repeats=1,
+                         steps=2, warmup_steps=1)
+result.plot()
+"""
+
+
+@pytest.mark.kernel
+def test_sweep_in_a_kernel_shows_a_progress_bar_and_its_figure(tmp_path):
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(CELL)])
+    # The kernel inherits this environment: 8 emulated GPUs, and the test's results file.
+    nbclient.NotebookClient(notebook, timeout=240, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = notebook.cells[0].outputs
+    widgets = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in
+               o.get("data", {})]
+    assert len(widgets) == 1  # the progress bar, not a text line
+    assert not any(o.get("name") == "stderr" and "[1/" in o.get("text", "") for o in outputs)
+    images = [o["data"]["image/png"] for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 1 and base64.b64decode(images[0]).startswith(PNG)
