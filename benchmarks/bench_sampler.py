@@ -4,7 +4,9 @@
    fake driver from nbreplica.testing), as ``nbreplica.snapshot()`` does it.
 2. Training throughput of a small Keras model (plain ``model.fit`` on CPU) with a
    10 Hz ``nbreplica.Sampler`` running versus without, interleaved in one run (the
-   order alternates each repeat), medians over the repeats.
+   order alternates each repeat), medians over the repeats; plus the CPU time the
+   sampler's thread used as a share of the process's, which load on a shared machine
+   disturbs far less than throughput.
 
 Run: ``python benchmarks/bench_sampler.py [--repeats 30] [--rows 25000]`` (under two
 minutes).
@@ -53,17 +55,32 @@ def small_model() -> keras.Model:
     return model
 
 
-def throughput(model: keras.Model, x: np.ndarray, y: np.ndarray,
-               sampled: bool) -> tuple[float, int]:
-    """Samples per second of one epoch, and how many device samples were taken."""
-    sampler = nbreplica.Sampler(interval=1 / SAMPLER_HZ)
+class CpuTimedSnapshot:
+    """``nbreplica.snapshot`` that adds up the CPU time its own thread spends in it."""
+
+    def __init__(self) -> None:
+        self.cpu_seconds = 0.0
+
+    def __call__(self) -> list[nbreplica.DeviceStats]:
+        began = time.thread_time()
+        devices = nbreplica.snapshot()
+        self.cpu_seconds += time.thread_time() - began
+        return devices
+
+
+def epoch(model: keras.Model, x: np.ndarray, y: np.ndarray,
+          sampled: bool) -> tuple[float, float, float]:
+    """One epoch: samples per second, device samples per second, and the sampler's
+    share of the process's CPU time."""
+    source = CpuTimedSnapshot()
+    sampler = nbreplica.Sampler(interval=1 / SAMPLER_HZ, source=source)
     if sampled:
         sampler.start()
-    began = time.perf_counter()
+    began, cpu_began = time.perf_counter(), time.process_time()
     model.fit(x, y, batch_size=64, epochs=1, verbose=0)
-    seconds = time.perf_counter() - began
+    seconds, cpu_seconds = time.perf_counter() - began, time.process_time() - cpu_began
     sampler.stop()
-    return len(x) / seconds, sampler.sample_count
+    return len(x) / seconds, sampler.sample_count / seconds, source.cpu_seconds / cpu_seconds
 
 
 def main() -> None:
@@ -83,14 +100,15 @@ def main() -> None:
         print(f"  at {SAMPLER_HZ} Hz that is {per_sample * SAMPLER_HZ * 100:.2f}% of one core")
 
         model = small_model()
-        throughput(model, x, y, sampled=False)  # warm-up: tracing and allocation
-        plain, sampled, ticks = [], [], []
+        epoch(model, x, y, sampled=False)  # warm-up: tracing and allocation
+        plain, sampled, rates, cpu_shares = [], [], [], []
         for repeat in range(args.repeats):
             for with_sampler in ((False, True) if repeat % 2 == 0 else (True, False)):
-                rate, count = throughput(model, x, y, with_sampler)
-                (sampled if with_sampler else plain).append(rate)
+                throughput, rate, cpu_share = epoch(model, x, y, with_sampler)
+                (sampled if with_sampler else plain).append(throughput)
                 if with_sampler:
-                    ticks.append(count / (len(x) / rate))
+                    rates.append(rate)
+                    cpu_shares.append(cpu_share)
 
     base, with_sampler = statistics.median(plain), statistics.median(sampled)
     # Neighbouring epochs share the machine's load, so the ratio within each pair is
@@ -101,10 +119,13 @@ def main() -> None:
           f"(range {min(plain):,.0f}-{max(plain):,.0f})")
     print(f"  with {SAMPLER_HZ} Hz sampler: {with_sampler:,.0f} samples/s median "
           f"(range {min(sampled):,.0f}-{max(sampled):,.0f}); "
-          f"{statistics.median(ticks):.1f} device samples/s taken")
+          f"{statistics.median(rates):.1f} device samples/s taken")
     print(f"  ratio with/without: {ratio:.4f} (median over pairs; ratio of medians "
           f"{with_sampler / base:.4f}) -> sampler cost {100 * (1 - ratio):+.2f}% of "
           "throughput (target < 1%)")
+    print(f"  sampler thread's share of the process's CPU time while training: "
+          f"{100 * statistics.median(cpu_shares):.2f}% (median)")
+
 
 if __name__ == "__main__":
     main()

@@ -13,7 +13,7 @@ from nbreplica._errors import (
     ReplicaError,
     SweepError,
 )
-from nbreplica.accelerators import Accelerator, emulate_from_env, emulate_gpus, list_devices
+from nbreplica.accelerators import Accelerator, configure_from_env, emulate_gpus, list_devices
 from nbreplica.devices import (
     DeviceStats,
     ProcessInfo,
@@ -26,7 +26,7 @@ from nbreplica.devices import (
 from nbreplica.notebook.picker import GpuPicker
 from nbreplica.selection import selected_devices, use_devices
 
-emulate_from_env()
+configure_from_env()
 
 from nbreplica.replicate import (  # noqa: E402  (emulation must be applied first)
     ReplicatedModel,

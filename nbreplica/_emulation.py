@@ -32,6 +32,11 @@ def parse_count(value: object, *, name: str) -> int:
     return count
 
 
+def emulated_name(index: int) -> str:
+    """How emulated GPU ``index`` is named wherever it shows."""
+    return f"Emulated GPU {index} (TensorFlow logical CPU device)"
+
+
 def requested_from_env() -> int:
     """The count in ``NBREPLICA_EMULATE_GPUS``, or 0 when it is unset or empty."""
     raw = os.environ.get(EMULATE_ENV_VAR, "").strip()

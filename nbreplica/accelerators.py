@@ -8,6 +8,7 @@ on the host and on each "GPU" stays distinguishable.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import tensorflow as tf
@@ -74,8 +75,7 @@ def list_devices() -> list[Accelerator]:
     emulated = _emulation.emulated_count()
     if emulated:
         return [
-            Accelerator(i, f"Emulated GPU {i} (TensorFlow logical CPU device)",
-                        f"/device:CPU:{i + 1}", True)
+            Accelerator(i, _emulation.emulated_name(i), f"/device:CPU:{i + 1}", True)
             for i in range(emulated)
         ]
     return [
@@ -93,8 +93,15 @@ def _gpu_name(index: int) -> str:
     return f"GPU {index}"
 
 
-def emulate_from_env() -> None:
-    """Apply ``NBREPLICA_EMULATE_GPUS`` (called when nbreplica is imported)."""
+def configure_from_env() -> None:
+    """Prepare TensorFlow's devices when nbreplica is imported.
+
+    CUDA numbers GPUs fastest-first unless told otherwise, NVML by PCI bus: asking
+    for PCI bus order (unless the user chose) makes GPU ``i`` in the picker and in
+    ``snapshot()`` the same card as TensorFlow's ``/device:GPU:i``. Then applies
+    ``NBREPLICA_EMULATE_GPUS``.
+    """
+    os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
     count = _emulation.requested_from_env()
     if count:
         emulate_gpus(count)

@@ -84,3 +84,7 @@ def test_real_gpus_are_listed_with_their_names(two_real_gpus):
 def test_emulation_is_refused_beside_real_gpus(two_real_gpus):
     with pytest.raises(nbreplica.DeviceConfigurationError, match=r"real GPUs.*Received: n=2"):
         nbreplica.emulate_gpus(2)
+
+
+def test_gpus_are_numbered_in_pci_bus_order_like_nvml():
+    assert __import__("os").environ["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"

@@ -228,7 +228,7 @@ def _shade_points(axes: Axes, samples: pd.DataFrame) -> None:
     spans = samples.groupby(["strategy", "devices", "repeat"], sort=False)["time"].agg(
         ["min", "max"]
     ).sort_values("min")
-    for shade, ((strategy, devices, repeat), span) in enumerate(spans.iterrows()):
+    for shade, ((strategy, devices, _), span) in enumerate(spans.iterrows()):
         axes.axvspan(span["min"], span["max"], color="grey", alpha=0.08 + 0.08 * (shade % 2))
         axes.annotate(f"{strategy}×{devices}", (span["min"], 1.0),
                       xycoords=("data", "axes fraction"), fontsize="x-small",

@@ -91,7 +91,7 @@ class SweepResult:
 
     def __repr__(self) -> str:
         done = len(self.runs)
-        state = f", interrupted after {done}/{self.planned_points} points" if self.interrupted else ""
+        state = f", interrupted after {done}/{self.planned_points}" if self.interrupted else ""
         return f"<SweepResult {self.name!r} id={self.sweep_id} points={done}{state}>"
 
 

@@ -22,7 +22,7 @@ def emulated_devices() -> list[DeviceStats]:
     """Records for the emulated GPUs: TensorFlow logical CPU devices that have no
     memory, utilization, temperature or power of their own, so those stay ``None``."""
     return [
-        DeviceStats(index, f"Emulated GPU {index} (TensorFlow logical CPU device)",
+        DeviceStats(index, _emulation.emulated_name(index),
                     emulated=True)
         for index in range(_emulation.emulated_count())
     ]

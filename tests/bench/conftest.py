@@ -1,36 +1,12 @@
-"""Tiny models and one shared real sweep for the sweep tests (8 emulated GPUs)."""
+"""Fixtures of the sweep tests: a private results file, and one shared real sweep."""
 
 from __future__ import annotations
 
-import keras
-import numpy as np
 import pytest
+from sweep_helpers import QUICK, tiny_data, tiny_model
 
 import nbreplica
 from nbreplica.bench.store import RESULTS_ENV_VAR
-
-FEATURES = 8
-
-
-def tiny_model(name: str = "tiny") -> keras.Model:
-    """A compiled two-layer MLP, small enough that a sweep point takes a second."""
-    model = keras.Sequential([
-        keras.Input((FEATURES,)),
-        keras.layers.Dense(16, activation="relu"),
-        keras.layers.Dense(3),
-    ], name=name)
-    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    return model
-
-
-def tiny_data(samples: int = 256, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return (rng.standard_normal((samples, FEATURES), dtype=np.float32),
-            rng.integers(0, 3, size=samples))
-
-
-#: Few, short steps: the tests check behaviour and arithmetic, not speed.
-QUICK = dict(steps=3, warmup_steps=1, progress=False)
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ import tensorflow as tf
 import nbreplica
 from nbreplica import SweepError, SweepInterrupted
 
-from conftest import QUICK, tiny_data, tiny_model
+from sweep_helpers import QUICK, tiny_data, tiny_model
 
 
 @pytest.mark.parametrize(("devices", "problem"), [

@@ -15,7 +15,7 @@ from nbreplica.bench.stats import SUMMARY_COLUMNS
 from nbreplica.bench.store import RUN_COLUMNS
 from nbreplica.testing import fake_nvml, plausible_gpus
 
-from conftest import QUICK, tiny_data, tiny_model
+from sweep_helpers import QUICK, tiny_data, tiny_model
 
 
 def test_frame_has_one_row_per_strategy_and_device_count(side_by_side):

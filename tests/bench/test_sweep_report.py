@@ -15,7 +15,7 @@ from nbreplica.bench.plots import EMULATED_NOTE
 from nbreplica.bench.result import SweepResult
 from nbreplica.bench.stats import summarize
 
-from conftest import QUICK, tiny_data, tiny_model
+from sweep_helpers import QUICK, tiny_data, tiny_model
 
 PNG = b"\x89PNG\r\n\x1a\n"
 EVIL = "<script>alert('x')</script>"

@@ -3,7 +3,6 @@ emulated GPUs and a simulated NVIDIA driver, without an error."""
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
