@@ -7,7 +7,13 @@ Public API (everything else is private)::
     use_devices, selected_devices the default device set (the GPU picker writes it)
 """
 
-from nbreplica._errors import (
+import os
+
+# TensorFlow's C++ INFO lines (oneDNN, CUDA probing) drown a notebook's output;
+# warnings and errors still show. A value the user set wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+
+from nbreplica._errors import (  # noqa: E402
     DeviceConfigurationError,
     NbreplicaError,
     ReplicaError,

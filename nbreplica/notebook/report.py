@@ -36,7 +36,8 @@ class SweepReport:
         return (
             f"<div class='nbreplica-report'><b>{html.escape(self._heading())}</b><br>"
             f"<img alt='Scaling figure' src='data:image/png;base64,{image}'>"
-            f"<pre>{html.escape(self.result.table())}</pre></div>"
+            "<pre style='font-family: var(--jp-code-font-family, monospace)'>"
+            f"{html.escape(self.result.table())}</pre></div>"
         )
 
 

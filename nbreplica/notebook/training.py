@@ -18,6 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from nbreplica.replicate import ReplicatedModel
+
 DEFAULT_BATCH_SIZE = 32  # what Model.fit uses for arrays when batch_size is None
 
 
@@ -84,10 +86,10 @@ class FitRecord:
     """One ``fit`` call: its model, batch layout and train-function calls."""
 
     model_name: str
-    params: int
     layout: BatchLayout | None
-    calls: list[Call] = field(default_factory=list)
+    params: int = 0
     steps_per_epoch: int | None = None
+    calls: list[Call] = field(default_factory=list)
 
     def samples(self, first_step: int, steps: int) -> int | None:
         """Examples in ``steps`` steps from ``first_step``; ``None`` if unknown."""
@@ -110,6 +112,8 @@ class _FitTimer(keras.callbacks.Callback):
         self._began = (0, 0.0)
 
     def on_train_begin(self, logs: Any = None) -> None:
+        # By now Keras has built the model, even a subclassed one called for the first time.
+        self.record.params = int(_template(self.model).count_params())
         self.record.steps_per_epoch = self.params.get("steps")
 
     def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
@@ -158,8 +162,7 @@ class FitObserver:
         callbacks = fit_arguments.get("callbacks")
         if isinstance(callbacks, keras.callbacks.CallbackList):
             return  # a ready-made CallbackList is used as is; adding to it would leak
-        template = getattr(model, "template", model)
-        record = FitRecord(template.name, _param_count(template), batch_layout(fit_arguments))
+        record = FitRecord(_template(model).name, batch_layout(fit_arguments))
         self.records.append(record)
         fit_arguments["callbacks"] = [*(callbacks or []), _FitTimer(record)]
 
@@ -198,7 +201,7 @@ def _total_samples(calls: list[tuple[FitRecord, Call]]) -> int | None:
     return None if any(count is None for count in counts) else sum(counts)
 
 
-def _param_count(model: keras.Model) -> int:
-    # An unbuilt subclassed model has no weights yet; Keras raises on count_params().
-    return int(model.count_params()) if model.built else 0
+def _template(model: keras.Model) -> keras.Model:
+    """The model a replicated model runs (the model itself otherwise)."""
+    return model.template if isinstance(model, ReplicatedModel) else model
 

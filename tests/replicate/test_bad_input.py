@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import nbreplica
-from conftest import make_mlp
+from replica_models import make_mlp
 
 
 @pytest.mark.parametrize(

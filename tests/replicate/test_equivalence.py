@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import nbreplica
-from conftest import make_convnet, make_mlp, random_data
+from replica_models import make_convnet, make_mlp, random_data
 
 BATCH_SIZES = [1, 3, 7, 13, 64, 1001]
 

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import nbreplica
-from conftest import make_mlp, random_data
+from replica_models import make_mlp, random_data
 
 
 def _compiled(devices=4, **compile_kwargs):

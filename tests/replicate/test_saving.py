@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 import nbreplica
-from conftest import make_mlp, random_data
+from replica_models import make_mlp, random_data
 
 
 def _trained(devices=4, callbacks=()):

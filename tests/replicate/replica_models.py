@@ -1,10 +1,10 @@
-"""Small models shared by the replicator tests (8 emulated GPUs: see tests/conftest.py)."""
+"""Small models and data shared by the replicator tests (8 emulated GPUs: see
+tests/conftest.py)."""
 
 from __future__ import annotations
 
 import keras
 import numpy as np
-import pytest
 
 
 def make_mlp(seed: int = 0, inputs: int = 16, outputs: int = 4) -> keras.Model:
@@ -28,8 +28,3 @@ def random_data(rows: int, inputs: int = 16, outputs: int = 4, seed: int = 1):
     rng = np.random.default_rng(seed)
     return (rng.normal(size=(rows, inputs)).astype("float32"),
             rng.normal(size=(rows, outputs)).astype("float32"))
-
-
-@pytest.fixture
-def mlp() -> keras.Model:
-    return make_mlp()
