@@ -26,8 +26,6 @@ from nbreplica.selection import selected_devices, use_devices
 #: Seconds between device samples with ``--monitor``.
 SAMPLE_INTERVAL = 0.25
 
-SAMPLE_COLUMNS = ["time", "device", "metric", "value"]
-
 
 @dataclass(frozen=True)
 class DeviceUsage:
@@ -87,12 +85,12 @@ def run_parallel(shell: InteractiveShell, body: str, devices: Sequence[Accelerat
     """
     routing = routing_for(devices, strategy)
     observer = FitObserver()
-    sampler = Sampler(interval=SAMPLE_INTERVAL) if monitor else None
+    sampler = Sampler(interval=SAMPLE_INTERVAL)
     with contextlib.ExitStack() as stack:
         stack.enter_context(_selected(devices))
         stack.enter_context(routed_model_methods(routing, observer))
         stack.enter_context(routing.scope())
-        if sampler is not None:
+        if monitor:
             stack.enter_context(sampler)
         started = time.monotonic()
         result = _run_nested(shell, body)
@@ -104,9 +102,8 @@ def run_parallel(shell: InteractiveShell, body: str, devices: Sequence[Accelerat
         started=started,
         wall_s=wall_s,
         training=observer.stats(),
-        usage=_usage(sampler, devices) if sampler is not None else None,
-        samples=sampler.to_frame() if sampler is not None else pd.DataFrame(
-            columns=SAMPLE_COLUMNS),
+        usage=_usage(sampler, devices) if monitor else None,
+        samples=sampler.to_frame(),
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 from argparse import Namespace
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
@@ -16,6 +16,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import display
 
 from nbreplica.accelerators import Accelerator, list_devices
+from nbreplica.bench.measure import STRATEGIES
 from nbreplica.bench.progress import make_progress
 from nbreplica.bench.result import SweepResult
 from nbreplica.notebook.cell_parallel import CellRun, OuterCell, run_parallel
@@ -25,7 +26,6 @@ from nbreplica.notebook.summary import CellSummary
 from nbreplica.notebook.sweep_cell import plan_points, sweep_cell
 from nbreplica.selection import selected_devices
 
-STRATEGIES = ("split", "mirrored")
 DEFAULT_REPEATS = 3
 
 
@@ -52,7 +52,7 @@ def _device_counts(text: str) -> list[int]:
     return _whole_numbers(text, "--sweep", 1)
 
 
-def _positive(flag: str) -> Any:
+def _positive(flag: str) -> Callable[[str], int]:
     def parse(text: str) -> int:
         if not text.isdigit() or int(text) < 1:
             raise argparse.ArgumentTypeError(
@@ -269,7 +269,8 @@ def _chosen_devices(args: Namespace) -> list[Accelerator]:
     return pool[: args.n] if args.n is not None else pool
 
 
-def _pick(available: list[Accelerator], indices: Any, received: str) -> list[Accelerator]:
+def _pick(available: list[Accelerator], indices: Sequence[int],
+          received: str) -> list[Accelerator]:
     missing = [index for index in indices if index >= len(available)]
     if missing:
         raise UsageError(

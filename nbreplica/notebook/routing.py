@@ -11,6 +11,7 @@ import contextlib
 import functools
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ContextManager, Protocol
 
 import keras
@@ -27,6 +28,8 @@ _NEEDS_COMPILE = frozenset({"fit", "evaluate", "train_on_batch", "test_on_batch"
 class Routing(Protocol):
     """How a cell's models are placed on its devices."""
 
+    name: str
+    """``"split"``, ``"mirrored"``, or ``"single"`` (the sweep baseline's name)."""
     devices: tuple[Accelerator, ...]
 
     def scope(self) -> ContextManager[Any]:
@@ -51,6 +54,15 @@ class OneDevice:
         return model
 
 
+@dataclass
+class _Replica:
+    """A template's replicated model, and the compile settings it last copied."""
+
+    template: keras.Model  # kept alive, so that the id the replica is found by stays unique
+    model: ReplicatedModel
+    compiled_with: object = None
+
+
 class Split:
     """``replicate``: a built, compiled model runs through a replicated copy.
 
@@ -63,7 +75,7 @@ class Split:
 
     def __init__(self, devices: Sequence[Accelerator]) -> None:
         self.devices = tuple(devices)
-        self._replicas: dict[int, tuple[keras.Model, object, ReplicatedModel]] = {}
+        self._replicas: dict[int, _Replica] = {}
 
     def scope(self) -> ContextManager[Any]:
         return contextlib.nullcontext()
@@ -85,21 +97,15 @@ class Split:
         return self._replica(model)
 
     def _replica(self, template: keras.Model) -> ReplicatedModel:
-        cached = self._replicas.get(id(template))
-        if cached is not None:
-            replicated = cached[2]
-        else:
-            replicated = replicate(template, gpus=[device.index for device in self.devices])
+        replica = self._replicas.get(id(template))
+        if replica is None:
+            gpus = [device.index for device in self.devices]
+            replica = self._replicas[id(template)] = _Replica(template, replicate(template, gpus))
         # The template may have been (re)compiled since: follow its latest settings.
-        settings = _compile_settings(template)
-        if template.compiled and (cached is None or cached[1] is not settings):
-            _compile_like(replicated, template)
-        self._replicas[id(template)] = (template, settings, replicated)
-        return replicated
-
-
-def _compile_settings(model: keras.Model) -> object:
-    return getattr(model, "_compile_config", None)
+        if template.compiled and replica.compiled_with is not template._compile_config:
+            _compile_like(replica.model, template)
+            replica.compiled_with = template._compile_config
+        return replica.model
 
 
 def _compile_like(replicated: ReplicatedModel, template: keras.Model) -> None:

@@ -83,11 +83,11 @@ class Call(NamedTuple):
 
 @dataclass
 class FitRecord:
-    """One ``fit`` call: its model, batch layout and train-function calls."""
+    """One ``fit`` call: its model (the template of a replicated one), batch layout and
+    train-function calls."""
 
-    model_name: str
+    model: keras.Model
     layout: BatchLayout | None
-    params: int = 0
     steps_per_epoch: int | None = None
     calls: list[Call] = field(default_factory=list)
 
@@ -112,8 +112,6 @@ class _FitTimer(keras.callbacks.Callback):
         self._began = (0, 0.0)
 
     def on_train_begin(self, logs: Any = None) -> None:
-        # By now Keras has built the model, even a subclassed one called for the first time.
-        self.record.params = int(_template(self.model).count_params())
         self.record.steps_per_epoch = self.params.get("steps")
 
     def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
@@ -162,7 +160,8 @@ class FitObserver:
         callbacks = fit_arguments.get("callbacks")
         if isinstance(callbacks, keras.callbacks.CallbackList):
             return  # a ready-made CallbackList is used as is; adding to it would leak
-        record = FitRecord(_template(model).name, batch_layout(fit_arguments))
+        template = model.template if isinstance(model, ReplicatedModel) else model
+        record = FitRecord(template, batch_layout(fit_arguments))
         self.records.append(record)
         fit_arguments["callbacks"] = [*(callbacks or []), _FitTimer(record)]
 
@@ -181,8 +180,8 @@ class FitObserver:
         )
         first = timed[0]
         return TrainingStats(
-            model_name=first.model_name,
-            params=first.params,
+            model_name=first.model.name,
+            params=int(first.model.count_params()),  # built by its first step
             fits=len(timed),
             steps=sum(call.steps for _, call in every),
             warmup_steps=sum(call.steps for _, call in every) - steps,
@@ -199,9 +198,4 @@ class FitObserver:
 def _total_samples(calls: list[tuple[FitRecord, Call]]) -> int | None:
     counts = [record.samples(call.first_step, call.steps) for record, call in calls]
     return None if any(count is None for count in counts) else sum(counts)
-
-
-def _template(model: keras.Model) -> keras.Model:
-    """The model a replicated model runs (the model itself otherwise)."""
-    return model.template if isinstance(model, ReplicatedModel) else model
 

@@ -181,7 +181,12 @@ history = net.fit(x, y, verbose=0)
 
 
 def test_default_devices_follow_the_picker_selection(shell):
-    nbreplica.use_devices([1, 3, 5])
+    setup_test_comm()
+    with fake_nvml(*plausible_gpus(8)):
+        picker = nbreplica.GpuPicker(refresh_interval=60)
+        picker.selected = [1, 3, 5]  # as ticking three boxes does
+        picker.close()
+    teardown_test_comm()
     body = "history = model.fit(x, y, verbose=0)\ninside = nbreplica.selected_devices()"
     shell.run_cell("model = build()")
     for line, expected in (("", (1, 3, 5)), ("-n 2", (1, 3))):
