@@ -2,9 +2,14 @@
 
 Public API (everything else is private)::
 
-    replicate / multi_gpu_model   split each batch across devices (Keras model in, out)
-    emulate_gpus, list_devices    emulated GPUs on machines without any; what exists
-    use_devices, selected_devices the default device set (the GPU picker writes it)
+    replicate / multi_gpu_model    split each batch across devices (Keras model in, out)
+    TemplateCheckpoint             ModelCheckpoint that saves the template
+    emulate_gpus, list_devices     emulated GPUs on machines without any; what exists
+    use_devices, selected_devices  the default device set (the GPU picker writes it)
+    snapshot, Sampler, free_gpus   NVML device state: now, over time, which are free
+    GpuPicker                      the live GPU picker widget
+    sweep, load_results            speedup sweeps over 1, 2, 4, 8 devices; stored runs
+    load_ipython_extension         ``%load_ext nbreplica``: ``%%replicate`` and friends
 """
 
 import os

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Protocol, TextIO, runtime_checkable
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, TextIO, runtime_checkable
+
+if TYPE_CHECKING:
+    from nbreplica.bench.measure import Point
 
 
 @runtime_checkable
@@ -20,6 +24,32 @@ class Progress(Protocol):
     def finish(self, message: str, outcome: str) -> None:
         """The sweep ended; ``outcome`` is ``"completed"``, ``"interrupted"`` or
         ``"failed"`` and ``message`` says so in words."""
+
+
+class TimeLeft:
+    """How long the rest of a sweep should take, from how long the points measured so
+    far took: each remaining point is expected to take as long as the last point of
+    its kind (strategy and device count), or, for a kind not measured yet, as long as
+    the measured kinds took on average."""
+
+    def __init__(self) -> None:
+        self._durations: dict[tuple[str, int], float] = {}
+
+    def add(self, point: Point, seconds: float) -> None:
+        """``point`` took ``seconds`` to measure."""
+        self._durations[_kind(point)] = seconds
+
+    def estimate(self, remaining: Sequence[Point]) -> float | None:
+        """Seconds the ``remaining`` points should take; ``None`` before any point
+        has been measured."""
+        if not self._durations:
+            return None
+        typical = sum(self._durations.values()) / len(self._durations)
+        return sum(self._durations.get(_kind(point), typical) for point in remaining)
+
+
+def _kind(point: Point) -> tuple[str, int]:
+    return point.strategy, len(point.devices)
 
 
 def format_duration(seconds: float | None) -> str:

@@ -1,4 +1,5 @@
-"""Reports of a sweep: a text table for terminals, and files (PNG, CSV, HTML) on disk."""
+"""Reports of a sweep: its summary shown in place (terminal text, notebook HTML), and
+files on disk (PNG, CSV, a self-contained HTML page)."""
 
 from __future__ import annotations
 
@@ -7,58 +8,47 @@ import html
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from nbreplica.bench import plots
+from nbreplica.bench import plots, tables
 
 if TYPE_CHECKING:
     from nbreplica.bench.result import SweepResult
 
-_GIB = 1024**3
+_NOTE_STYLE = "color: #a02020"
 
 
-def text_table(summary: pd.DataFrame, scaling: pd.DataFrame) -> str:
-    """The summary as fixed-width text, then one line per strategy on its fit."""
-    if summary.empty:
-        return "No point was measured."
-    table = pd.DataFrame({
-        "strategy": summary["strategy"],
-        "devices": summary["devices"],
-        "samples/s": [_with_interval(v, lo, hi, "{:,.0f}") for v, lo, hi in zip(
-            summary["samples_per_s"], summary["samples_per_s_low"],
-            summary["samples_per_s_high"])],
-        "speedup": [_with_interval(v, lo, hi, "{:.2f}") for v, lo, hi in zip(
-            summary["speedup"], summary["speedup_low"], summary["speedup_high"])],
-        "efficiency": [f"{e:.0%}" for e in summary["efficiency"]],
-        "step p50/p90 ms": [f"{p50 * 1e3:.1f}/{p90 * 1e3:.1f}" for p50, p90 in zip(
-            summary["step_time_p50_s"], summary["step_time_p90_s"])],
-        "first step s": [f"{t:.2f}" for t in summary["first_step_s"]],
-        "peak mem GiB": [_optional(m / _GIB if pd.notna(m) else None, "{:.2f}")
-                         for m in summary["peak_memory_bytes"]],
-        "util %": [_optional(u, "{:.0f}") for u in summary["mean_utilization"]],
-    })
-    lines = [table.to_string(index=False)]
-    for row in scaling.itertuples(index=False):
-        predictions = ", ".join(
-            f"{column.rsplit('_', 1)[1]} devices {getattr(row, column):.2f}×"
-            for column in scaling.columns if column.startswith("predicted_speedup_")
-        )
-        lines.append(
-            f"{row.strategy}: {row.law} serial fraction {row.serial_fraction:.3f}; "
-            f"predicted speedup {predictions}; recommended devices "
-            f"{row.recommended_devices} (efficiency >= {row.efficiency_threshold:.0%})"
-        )
-    return "\n".join(lines)
+def heading(result: SweepResult) -> str:
+    """e.g. ``"Sweep 'mlp-strong-b256', stored in /home/me/.nbreplica/results.sqlite"``,
+    saying how many points were measured if the sweep was stopped early."""
+    stopped = (f" (stopped after {len(result.runs)} of {result.planned_points} points)"
+               if result.interrupted else "")
+    return f"Sweep {result.name!r}{stopped}, stored in {result.results_path}"
 
 
-def _with_interval(value: float, low: float, high: float, fmt: str) -> str:
-    if pd.isna(low):
-        return fmt.format(value)
-    return f"{fmt.format(value)} [{fmt.format(low)}–{fmt.format(high)}]"
+def summary_text(result: SweepResult) -> str:
+    """The heading, the emulated-devices note (if so), the summary table and the
+    recommendations, as plain text (a terminal's display of a sweep)."""
+    note = [plots.EMULATED_NOTE] if _emulated(result) else []
+    return "\n".join([heading(result), *note, tables.as_text(result.frame, result.scaling)])
 
 
-def _optional(value: float | None, fmt: str) -> str:
-    return "n/a" if value is None or pd.isna(value) else fmt.format(value)
+def summary_html(result: SweepResult) -> str:
+    """:func:`summary_text` as HTML (a notebook's display of a sweep); escaped."""
+    return "".join([
+        f"<div class='nbreplica-sweep'><p><b>{html.escape(heading(result))}</b></p>",
+        *_emulated_note(result),
+        tables.as_html(result.frame, result.scaling),
+        "</div>",
+    ])
+
+
+def _emulated(result: SweepResult) -> bool:
+    return bool(result.runs["emulated"].astype(bool).any())
+
+
+def _emulated_note(result: SweepResult) -> list[str]:
+    if not _emulated(result):
+        return []
+    return [f'<p style="{_NOTE_STYLE}">{html.escape(plots.EMULATED_NOTE)}</p>']
 
 
 def save(result: SweepResult, directory: Path) -> dict[str, Path]:
@@ -85,7 +75,6 @@ table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 th { background: #f3f3f3; }
 img { max-width: 100%; }
-.note { color: #a02020; }
 .banner { background: #fff3cd; border: 1px solid #e0c060; padding: 0.6em; }
 """
 
@@ -107,9 +96,8 @@ def render_html(result: SweepResult, images: dict[str, bytes]) -> str:
             f'<p class="banner">Interrupted: {len(runs)} of {result.planned_points} '
             "points were measured; the figures and tables show those.</p>"
         )
-    if runs["emulated"].astype(bool).any():
-        parts.append(f'<p class="note">{esc(plots.EMULATED_NOTE)}</p>')
-    parts += ["<h2>Environment</h2>", _definition_table(_environment(result))]
+    parts += [*_emulated_note(result), "<h2>Environment</h2>",
+              _definition_table(_environment(result))]
     if "scaling" in images:
         parts += ["<h2>Scaling</h2>", _image(images["scaling"], "Scaling figure")]
     parts += [
@@ -117,13 +105,13 @@ def render_html(result: SweepResult, images: dict[str, bytes]) -> str:
         f"<p>Medians across repeats; intervals at {result.confidence:.0%} confidence "
         "(Student-t on the log scale). Strategy <code>single</code> is the plain model "
         "on one device, the baseline of every speedup.</p>",
-        _frame_html(result.frame),
+        tables.html_table(result.frame),
         "<h2>Fitted scaling law</h2>",
-        _frame_html(result.scaling),
+        tables.html_table(result.scaling),
     ]
     if "utilization" in images:
         parts += ["<h2>Devices</h2>", _image(images["utilization"], "Device utilization")]
-    parts += ["<h2>Every run</h2>", _frame_html(runs), "</body></html>"]
+    parts += ["<h2>Every run</h2>", tables.html_table(runs), "</body></html>"]
     return "\n".join(parts)
 
 
@@ -161,11 +149,6 @@ def _definition_table(items: dict[str, str]) -> str:
         for key, value in items.items()
     )
     return f"<table>{rows}</table>"
-
-
-def _frame_html(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, escape=True, float_format=lambda v: f"{v:.4g}",
-                         na_rep="n/a", border=0)
 
 
 def _image(data: bytes, alt: str) -> str:

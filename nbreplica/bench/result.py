@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from matplotlib.figure import Figure
 
-from nbreplica.bench import plots, report, stats
+from nbreplica.bench import plots, report, stats, tables
+from nbreplica.bench.store import existing_store
+
+if TYPE_CHECKING:
+    from IPython.lib.pretty import PrettyPrinter
 
 
 class SweepResult:
@@ -25,9 +30,14 @@ class SweepResult:
             Gustafson for weak), predicted speedups, and the recommended device count.
         samples: device samples taken during the sweep (time in seconds since it
             started, device, metric, value); empty for devices without counters.
-        name, sweep_id: how the sweep is found again with :func:`nbreplica.load_results`.
+        name, sweep_id: how the sweep is found again with :meth:`load` or
+            :func:`nbreplica.load_results`.
         results_path: the results file every point was appended to.
         interrupted: the sweep was stopped before measuring every planned point.
+
+    In a notebook a result shows as its summary table (medians with intervals,
+    efficiency, step times) and each strategy's recommended device count; its
+    figures show with :meth:`plot` and :meth:`plot_utilization`.
     """
 
     def __init__(
@@ -55,6 +65,45 @@ class SweepResult:
         self.frame = stats.summarize(runs, confidence)
         self.scaling = stats.scaling_table(self.frame, efficiency_threshold)
 
+    @classmethod
+    def load(
+        cls, name: str | None = None, *, results_path: str | os.PathLike[str] | None = None
+    ) -> SweepResult:
+        """The latest stored sweep called ``name`` (a sweep name or id), or the latest
+        stored sweep of all, rebuilt from the results file.
+
+        The file does not say how many points were planned: :attr:`planned_points`
+        is the number stored and :attr:`interrupted` is ``False``. Intervals and the
+        recommendation use the defaults of :func:`nbreplica.sweep`.
+
+        Args:
+            name: the sweep's name or id; ``None`` for the latest sweep stored.
+            results_path: the results file; defaults to ``$NBREPLICA_RESULTS`` or
+                ``~/.nbreplica/results.sqlite``.
+
+        Raises:
+            FileNotFoundError: there is no results file.
+            LookupError: the file holds no sweep called ``name`` (or none at all).
+        """
+        store = existing_store(results_path)
+        runs = store.runs(name)
+        if runs.empty:
+            if name is None:
+                raise LookupError(
+                    f"No sweep is stored in {store.path} yet. Received: name=None"
+                )
+            held = ", ".join(repr(n) for n in dict.fromkeys(store.runs()["sweep_name"]))
+            raise LookupError(
+                f"No sweep called {name!r} in {store.path}; it holds {held or 'none'}. "
+                f"Received: name={name!r}"
+            )
+        sweep_id = str(runs["sweep_id"].iloc[-1])
+        runs = runs[runs["sweep_id"] == sweep_id].reset_index(drop=True)
+        return cls(
+            runs, store.samples(sweep_id), name=str(runs["sweep_name"].iloc[0]),
+            sweep_id=sweep_id, results_path=store.path, planned_points=len(runs),
+        )
+
     @property
     def recommended_devices(self) -> dict[str, int]:
         """Per strategy, the largest device count whose efficiency meets the threshold."""
@@ -77,7 +126,7 @@ class SweepResult:
 
     def table(self) -> str:
         """The summary as a fixed-width text table (what the command line prints)."""
-        return report.text_table(self.frame, self.scaling)
+        return tables.as_text(self.frame, self.scaling)
 
     def save(self, directory: str | os.PathLike[str]) -> dict[str, Path]:
         """Write the report to ``directory`` (created if needed) and return the paths.
@@ -93,6 +142,15 @@ class SweepResult:
         done = len(self.runs)
         state = f", interrupted after {done}/{self.planned_points}" if self.interrupted else ""
         return f"<SweepResult {self.name!r} id={self.sweep_id} points={done}{state}>"
+
+    def _repr_pretty_(self, printer: PrettyPrinter, cycle: bool) -> None:
+        """IPython's text display: the sweep's name and results file, the note on
+        emulated devices (if any), then :meth:`table`."""
+        printer.text(report.summary_text(self))
+
+    def _repr_html_(self) -> str:
+        """A notebook's display: the text display's content as HTML, escaped."""
+        return report.summary_html(self)
 
 
 class SweepInterrupted(KeyboardInterrupt):

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timezone
 from typing import Any
 
-import keras
 import numpy as np
-import pandas as pd
 import tensorflow as tf
 
 from nbreplica.accelerators import Accelerator, list_devices
@@ -21,15 +15,15 @@ from nbreplica.bench.data import SweepData
 from nbreplica.bench.measure import (
     BASELINE,
     STRATEGIES,
-    Measurement,
     ModelFn,
     Point,
     PointSettings,
     measure_point,
 )
-from nbreplica.bench.progress import Progress, make_progress
+from nbreplica.bench.progress import Progress, TimeLeft, make_progress
+from nbreplica.bench.recorder import Recorder
 from nbreplica.bench.result import SweepInterrupted, SweepResult
-from nbreplica.bench.store import SAMPLE_COLUMNS, ResultsStore, RunRecord
+from nbreplica.bench.store import ResultsStore
 from nbreplica.selection import selected_devices
 
 SCALINGS = ("strong", "weak")
@@ -144,22 +138,21 @@ def sweep(
         sample_interval=sample_interval,
         clock_origin=time.monotonic(),
     )
-    recorder = _Recorder(
-        ResultsStore(results_path), uuid.uuid4().hex[:12], name, scaling, settings
-    )
+    recorder = Recorder(ResultsStore(results_path), name, scaling)
     reporter = make_progress(progress)
     reporter.start(len(points), f"Sweep of {len(counts)} device counts")
-    durations: dict[tuple[str, int], float] = {}
+    time_left = TimeLeft()
     try:
         for done, point in enumerate(points):
-            reporter.update(done, point.describe(), _time_left(points[done:], durations))
+            reporter.update(done, point.describe(), time_left.estimate(points[done:]))
             started = time.monotonic()
             measurement = measure_point(point, model_fn, data, settings)
-            recorder.record(point, measurement)
-            durations[point.strategy, len(point.devices)] = time.monotonic() - started
+            recorder.record(point, measurement, steps=steps, warmup_steps=warmup_steps)
+            time_left.add(point, time.monotonic() - started)
     except KeyboardInterrupt as exc:
         result = recorder.result(len(points), interrupted=True,
-                                 threshold=efficiency_threshold, confidence=confidence)
+                                 efficiency_threshold=efficiency_threshold,
+                                 confidence=confidence)
         reporter.finish(
             f"Interrupted after {len(result.runs)} of {len(points)} points", "interrupted"
         )
@@ -171,92 +164,7 @@ def sweep(
         raise
     reporter.finish(f"Measured {len(points)} points", "completed")
     return recorder.result(len(points), interrupted=False,
-                           threshold=efficiency_threshold, confidence=confidence)
-
-
-class _Recorder:
-    """Turns measurements into stored records, pairing each with its baseline."""
-
-    def __init__(self, store: ResultsStore, sweep_id: str, name: str | None,
-                 scaling: str, settings: PointSettings) -> None:
-        self.store = store
-        self.sweep_id = sweep_id
-        self.name = name
-        self.scaling = scaling
-        self.settings = settings
-        self.records: list[RunRecord] = []
-        self.samples: list[pd.DataFrame] = []
-        self.baselines: dict[int, float] = {}
-        self.host = socket.gethostname()
-
-    def record(self, point: Point, measurement: Measurement) -> None:
-        count = len(point.devices)
-        if point.strategy == BASELINE:
-            self.baselines[point.repeat] = measurement.samples_per_s
-        if self.name is None:
-            self.name = f"{measurement.model_name}-{self.scaling}-b{point.global_batch_size}"
-        # Speedup against the baseline of the same repeat: measured minutes apart at
-        # most, so the pair shares the machine's state.
-        speedup = measurement.samples_per_s / self.baselines[point.repeat]
-        record = RunRecord(
-            sweep_id=self.sweep_id,
-            sweep_name=self.name,
-            model=measurement.model_name,
-            params=measurement.params,
-            strategy=point.strategy,
-            scaling=self.scaling,
-            devices=count,
-            repeat=point.repeat,
-            global_batch_size=point.global_batch_size,
-            per_device_batch_size=point.global_batch_size / count,
-            steps=self.settings.steps,
-            warmup_steps=self.settings.warmup_steps,
-            first_step_s=measurement.first_step_s,
-            samples_per_s=measurement.samples_per_s,
-            step_time_p50_s=measurement.step_time_p50_s,
-            step_time_p90_s=measurement.step_time_p90_s,
-            speedup=speedup,
-            efficiency=speedup / count,
-            peak_memory_bytes=max(measurement.peak_memory_bytes.values(), default=None),
-            mean_utilization=(
-                float(np.mean(list(measurement.mean_utilization.values())))
-                if measurement.mean_utilization else None
-            ),
-            device_metrics=json.dumps({
-                str(device.index): {
-                    "peak_memory_bytes": measurement.peak_memory_bytes.get(device.index),
-                    "mean_utilization": measurement.mean_utilization.get(device.index),
-                }
-                for device in point.devices
-            }),
-            device_names="; ".join(device.name for device in point.devices),
-            emulated=all(device.emulated for device in point.devices),
-            host=self.host,
-            tensorflow_version=tf.__version__,
-            keras_version=keras.__version__,
-            timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        )
-        samples = measurement.samples.assign(
-            sweep_id=self.sweep_id, strategy=point.strategy, devices=count,
-            repeat=point.repeat,
-        )[SAMPLE_COLUMNS]
-        self.store.append(record, samples)
-        self.records.append(record)
-        self.samples.append(samples)
-
-    def result(self, planned: int, *, interrupted: bool, threshold: float,
-               confidence: float) -> SweepResult:
-        runs = pd.DataFrame([vars(record) for record in self.records],
-                            columns=list(RunRecord.__dataclass_fields__))
-        samples = pd.concat(self.samples, ignore_index=True) if self.samples else (
-            pd.DataFrame(columns=SAMPLE_COLUMNS)
-        )
-        return SweepResult(
-            runs, samples, name=self.name or "unnamed sweep", sweep_id=self.sweep_id,
-            results_path=self.store.path, planned_points=planned,
-            interrupted=interrupted, efficiency_threshold=threshold,
-            confidence=confidence,
-        )
+                           efficiency_threshold=efficiency_threshold, confidence=confidence)
 
 
 def _available_devices() -> list[Accelerator]:
@@ -355,11 +263,3 @@ def _plan(counts: list[int], strategies: tuple[str, ...], repeats: int,
                 )
     return points
 
-
-def _time_left(remaining: Sequence[Point],
-               durations: Mapping[tuple[str, int], float]) -> float | None:
-    """Seconds the remaining points should take, from the same kind measured before."""
-    if not durations:
-        return None
-    typical = float(np.mean(list(durations.values())))
-    return sum(durations.get((p.strategy, len(p.devices)), typical) for p in remaining)

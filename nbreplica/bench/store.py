@@ -191,10 +191,20 @@ def load_results(
     Pass the frame to :func:`nbreplica.plot_comparison` to put several sweeps on one
     chart, or to :func:`nbreplica.bench.stats.summarize` for medians and intervals.
     """
+    return existing_store(results_path).runs(sweep)
+
+
+def existing_store(results_path: str | os.PathLike[str] | None = None) -> ResultsStore:
+    """The store of ``results_path`` (default: ``$NBREPLICA_RESULTS`` or
+    ``~/.nbreplica/results.sqlite``), which a sweep must have written already.
+
+    Raises:
+        FileNotFoundError: there is no results file at that path.
+    """
     store = ResultsStore(results_path)
     if not store.path.exists():
         raise FileNotFoundError(
             f"No results file at {store.path}: no sweep has been stored there yet. "
             f"Received: results_path={results_path!r}"
         )
-    return store.runs(sweep)
+    return store

@@ -34,8 +34,12 @@ class Periodic:
         """Whether the thread is alive."""
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self) -> None:
-        """Start ticking (the first tick runs at once).
+    def start(self, *, immediately: bool = True) -> None:
+        """Start ticking.
+
+        Args:
+            immediately: run the first tick at once; ``False`` runs it one
+                ``interval`` from now (for callers that have just done a tick's work).
 
         Raises:
             RuntimeError: already running.
@@ -44,7 +48,8 @@ class Periodic:
             raise RuntimeError(f"{self.name} is already running.")
         self.error = None
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(self._stop,),
+        first = time.monotonic() + (0.0 if immediately else self.interval)
+        self._thread = threading.Thread(target=self._run, args=(self._stop, first),
                                         name=self.name, daemon=True)
         _running.add(self)
         self._thread.start()
@@ -57,9 +62,8 @@ class Periodic:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
-    def _run(self, stop: threading.Event) -> None:
-        deadline = time.monotonic()
-        while not stop.is_set():
+    def _run(self, stop: threading.Event, deadline: float) -> None:
+        while not stop.wait(max(deadline - time.monotonic(), 0.0)):
             try:
                 self._tick()
             except Exception as exc:
@@ -68,10 +72,7 @@ class Periodic:
                 warnings.warn(f"{self.name} stopped after an error: {exc!r}",
                               RuntimeWarning, stacklevel=1)
                 return
-            deadline += self.interval
-            now = time.monotonic()
-            deadline = max(deadline, now)
-            stop.wait(deadline - now)
+            deadline = max(deadline + self.interval, time.monotonic())
 
 
 def _stop_all() -> None:

@@ -21,7 +21,6 @@ from nbreplica.bench.progress import make_progress
 from nbreplica.bench.result import SweepResult
 from nbreplica.notebook.cell_parallel import CellRun, OuterCell, run_parallel
 from nbreplica.notebook.picker import GpuPicker
-from nbreplica.notebook.report import SweepReport, stored_sweep
 from nbreplica.notebook.summary import CellSummary
 from nbreplica.notebook.sweep_cell import plan_points, sweep_cell
 from nbreplica.selection import selected_devices
@@ -207,7 +206,7 @@ class ReplicateMagics(Magics):
         if outcome.result is not None:
             self.last_sweep = outcome.result
             if not args.quiet:
-                display(SweepReport(outcome.result))
+                _show_sweep(outcome.result)
         return outcome.error
 
     @line_magic
@@ -228,18 +227,27 @@ class ReplicateMagics(Magics):
     def nbreplica_report(self, line: str) -> None:
         """Show the speedup report of the latest sweep, or of the sweep called NAME,
         from the results file (``$NBREPLICA_RESULTS``, else
-        ``~/.nbreplica/results.sqlite``)."""
+        ``~/.nbreplica/results.sqlite``): its summary table, recommended device
+        counts and scaling figure."""
         args = parse_argstring(self.nbreplica_report, line)
-        result = stored_sweep(args.name)
+        try:
+            result = SweepResult.load(args.name)
+        except (FileNotFoundError, LookupError) as error:
+            raise UsageError(str(error)) from None
         if self.last_sweep is not None and self.last_sweep.sweep_id == result.sweep_id:
             result = self.last_sweep  # knows how many points were planned
-        display(SweepReport(result))
+        _show_sweep(result)
 
     def close_picker(self) -> None:
         """Close the picker ``%nbreplica_devices`` showed (stops its refresh thread)."""
         if self._picker is not None:
             self._picker.close()
             self._picker = None
+
+
+def _show_sweep(result: SweepResult) -> None:
+    """A sweep's report: its summary and recommendations, then its scaling figure."""
+    display(result, result.plot())
 
 
 def _chosen_devices(args: Namespace) -> list[Accelerator]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import threading
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from typing import Any
@@ -95,7 +96,9 @@ class GpuPicker(widgets.VBox):
     The ticked indices are :attr:`selected` (a trait: ``picker.observe(fn,
     names="selected")``), and every change is written through
     :func:`nbreplica.use_devices`, so ``replicate(model)`` uses them; with nothing
-    ticked it uses every device.
+    ticked it uses every device. The picker also follows the selection made elsewhere
+    (``use_devices``, another picker, a running ``%%replicate`` cell); a selection
+    naming devices it does not list ticks nothing.
 
     Args:
         refresh_interval: seconds between refreshes.
@@ -108,6 +111,7 @@ class GpuPicker(widgets.VBox):
     # (ipywidgets calls close() from __del__).
     _periodic: Periodic | None = None
     _parts: tuple[widgets.Widget, ...] = ()
+    _unsubscribe: Callable[[], None] | None = None
 
     def __init__(
         self,
@@ -123,7 +127,9 @@ class GpuPicker(widgets.VBox):
                 f"Received: refresh_interval={refresh_interval!r}"
             )
         self._source = source
+        self._refresh_lock = threading.Lock()
         self._ticking = False
+        self._following = False
         devices = list(source())
         self._devices = {device.index: device for device in devices}
         self._rows = {device.index: _Row(device) for device in devices}
@@ -143,19 +149,17 @@ class GpuPicker(widgets.VBox):
         for row in self._rows.values():
             row.show(self._devices[row.index])
             row.checkbox.observe(self._on_checkbox, names="value")
-        self._show_summary()
-        current = selection.selected_devices()
-        if current and set(current) <= set(self._rows):
-            self.selected = list(current)
         self._parts = (
             *(widget for row in self._rows.values()
               for widget in (row.checkbox, *row.live, row.box)),
             *columns.children, columns, free_button, clear_button, self._summary,
             self._toolbar, self._header,
         )
+        self._unsubscribe = selection.observe_selection(self._follow)
+        self._follow(selection.selected_devices())
         self._periodic = Periodic(self.refresh, float(refresh_interval), "nbreplica-gpu-picker")
         if self._rows:
-            self._periodic.start()
+            self._periodic.start(immediately=False)  # the rows show a fresh read already
 
     @property
     def refreshing(self) -> bool:
@@ -163,15 +167,23 @@ class GpuPicker(widgets.VBox):
         return self._periodic is not None and self._periodic.running
 
     def refresh(self) -> None:
-        """Read the devices now and update every row; the changes go out together."""
-        devices = {device.index: device for device in self._source()}
-        with ExitStack() as stack:
-            for row in self._rows.values():
-                for widget in row.live:
-                    stack.enter_context(widget.hold_sync())
-            for row in self._rows.values():
-                row.show(devices.get(row.index))
-        self._devices = devices
+        """Read the devices now and update every row; the changes go out together.
+
+        Safe to call while the background refresh runs: refreshes take turns, so the
+        newest read is the one shown.
+        """
+        # Overlapping refreshes would let an older read land last, and would split
+        # each other's hold_sync (a per-widget flag, not per-thread) into several
+        # messages per widget.
+        with self._refresh_lock:
+            devices = {device.index: device for device in self._source()}
+            with ExitStack() as stack:
+                for row in self._rows.values():
+                    for widget in row.live:
+                        stack.enter_context(widget.hold_sync())
+                for row in self._rows.values():
+                    row.show(devices.get(row.index))
+            self._devices = devices
 
     def select_free(self, min_free_gib: float = 1.0, max_utilization: float = 10.0) -> list[int]:
         """Tick exactly the GPUs :func:`nbreplica.free_gpus` finds free in the latest
@@ -182,7 +194,10 @@ class GpuPicker(widgets.VBox):
         return chosen
 
     def close(self) -> None:
-        """Stop refreshing and close every widget of the picker."""
+        """Stop refreshing and following the selection, and close every widget of the
+        picker."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
         if self._periodic is not None:
             self._periodic.stop()
         for widget in self._parts:
@@ -208,17 +223,25 @@ class GpuPicker(widgets.VBox):
                 row.checkbox.value = row.index in change["new"]
         finally:
             self._ticking = False
-        selection.use_devices(change["new"] or None)
-        self._show_summary()
+        if not self._following:
+            # A change of `selected` always changes the selection, which comes back
+            # through _follow (a no-op for `selected`) and updates the summary.
+            selection.use_devices(change["new"] or None)
 
     def _on_checkbox(self, change: dict[str, Any]) -> None:
         if not self._ticking:
             self.selected = [index for index, row in self._rows.items() if row.checkbox.value]
 
-    def _show_summary(self) -> None:
+    def _follow(self, current: tuple[int, ...] | None) -> None:
+        """Show ``current``, the process-wide selection, without writing it back."""
+        self._following = True
+        try:
+            self.selected = list(current) if current and set(current) <= set(self._rows) else []
+        finally:
+            self._following = False
         self._summary.value = (
-            "replicate() will use GPUs " + ", ".join(map(str, self.selected))
-            if self.selected else "Nothing ticked: replicate() uses every device."
+            "replicate() will use GPUs " + ", ".join(map(str, current))
+            if current else "Nothing ticked: replicate() uses every device."
         )
 
 

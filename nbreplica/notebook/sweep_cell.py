@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,12 +18,13 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from nbreplica.accelerators import Accelerator
-from nbreplica.bench.measure import BASELINE, Measurement, Point, PointSettings
-from nbreplica.bench.progress import Progress
+from nbreplica.bench.measure import BASELINE, Measurement, Point
+from nbreplica.bench.progress import Progress, TimeLeft
+from nbreplica.bench.recorder import Recorder
 from nbreplica.bench.result import SweepResult
-from nbreplica.bench.runner import _Recorder, _time_left
 from nbreplica.bench.store import ResultsStore
-from nbreplica.notebook.cell_parallel import SAMPLE_INTERVAL, CellRun, run_parallel
+from nbreplica.notebook.cell_parallel import CellRun, run_parallel
+from nbreplica.notebook.training import TrainingStats
 
 #: How a cell sweep scales: the cell trains with its own batch size on every count.
 SCALING = "strong"
@@ -66,48 +66,49 @@ def sweep_cell(shell: InteractiveShell, body: str, points: Sequence[Point], *,
     Raises:
         UsageError: a run trained nothing, or with data of unknown batch size.
     """
-    sweep_id = uuid.uuid4().hex[:12]
+    recorder = Recorder(ResultsStore(), name, SCALING)
     origin = time.monotonic()
-    recorder: _Recorder | None = None
-    durations: dict[tuple[str, int], float] = {}
+    time_left = TimeLeft()
     error: BaseException | None = None
     progress.start(len(points), f"Sweep of the cell over {_counts(points)} devices")
     try:
         for done, point in enumerate(points):
-            progress.update(done, point.describe(), _time_left(points[done:], durations))
+            progress.update(done, point.describe(), time_left.estimate(points[done:]))
             last = done == len(points) - 1
             with contextlib.nullcontext() if last else capture_output() as captured:
                 run = run_parallel(shell, body, point.devices, point.strategy,
                                    monitor=monitor)
-            durations[point.strategy, len(point.devices)] = run.wall_s
+            time_left.add(point, run.wall_s)
             if run.error is not None:
                 if captured is not None:
                     captured.show()
                 error = run.error
                 break
-            measured = _measurement(run, origin)
-            point = dataclasses.replace(point, global_batch_size=run.training.batch_size)
-            if recorder is None:
-                recorder = _Recorder(ResultsStore(), sweep_id, name, SCALING,
-                                     _settings(run, origin))
-            recorder.record(point, measured)
+            stats = _training(run)
+            recorder.record(
+                dataclasses.replace(point, global_batch_size=stats.batch_size),
+                _measurement(run, stats, origin),
+                steps=stats.steps - stats.warmup_steps, warmup_steps=stats.warmup_steps,
+            )
     except KeyboardInterrupt as interrupt:
         error = interrupt
     except BaseException:
-        progress.finish(f"Failed after {_measured(recorder)} of {len(points)} points",
+        progress.finish(f"Failed after {len(recorder.records)} of {len(points)} points",
                         "failed")
         raise
     outcome = ("completed" if error is None else
                "interrupted" if isinstance(error, KeyboardInterrupt) else "failed")
-    progress.finish(f"{outcome.capitalize()} after {_measured(recorder)} of "
+    progress.finish(f"{outcome.capitalize()} after {len(recorder.records)} of "
                     f"{len(points)} points", outcome)
-    result = None if recorder is None else recorder.result(
-        len(points), interrupted=error is not None, threshold=EFFICIENCY_THRESHOLD,
-        confidence=CONFIDENCE)
+    result = recorder.result(
+        len(points), interrupted=error is not None,
+        efficiency_threshold=EFFICIENCY_THRESHOLD, confidence=CONFIDENCE,
+    ) if recorder.records else None
     return SweepOutcome(result, error)
 
 
-def _measurement(run: CellRun, origin: float) -> Measurement:
+def _training(run: CellRun) -> TrainingStats:
+    """What the run trained, if a sweep can measure it."""
     stats = run.training
     if stats is None:
         raise UsageError(
@@ -121,6 +122,10 @@ def _measurement(run: CellRun, origin: float) -> Measurement:
             "arrays or a batched tf.data.Dataset. Received: Model.fit data of unknown "
             "batch size (a generator, an iterator or a PyDataset)"
         )
+    return stats
+
+
+def _measurement(run: CellRun, stats: TrainingStats, origin: float) -> Measurement:
     samples = run.samples.assign(time=run.samples["time"] + (run.started - origin))
     return Measurement(
         model_name=stats.model_name,
@@ -137,21 +142,6 @@ def _measurement(run: CellRun, origin: float) -> Measurement:
     )
 
 
-def _settings(run: CellRun, origin: float) -> PointSettings:
-    stats = run.training
-    return PointSettings(
-        steps=stats.steps - stats.warmup_steps,
-        warmup_steps=stats.warmup_steps,
-        replicate_options={},
-        cross_device_ops=None,
-        sample_interval=SAMPLE_INTERVAL,
-        clock_origin=origin,
-    )
-
-
 def _counts(points: Sequence[Point]) -> str:
     return ", ".join(str(n) for n in sorted({len(point.devices) for point in points}))
 
-
-def _measured(recorder: _Recorder | None) -> int:
-    return 0 if recorder is None else len(recorder.records)

@@ -6,7 +6,13 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from nbreplica.accelerators import Accelerator
+
 FEATURES = 8
+
+#: Stand-in devices for points that are recorded or planned, never run.
+GPUS = tuple(Accelerator(i, f"Test GPU {i}", f"/device:GPU:{i}", emulated=False)
+             for i in range(4))
 
 
 def tiny_model(name: str = "tiny") -> keras.Model:

@@ -6,8 +6,17 @@ import io
 
 import pytest
 
-from nbreplica.bench.progress import NoProgress, TextProgress, format_duration, make_progress
+from nbreplica.bench.measure import Point
+from nbreplica.bench.progress import (
+    NoProgress,
+    TextProgress,
+    TimeLeft,
+    format_duration,
+    make_progress,
+)
 from nbreplica.notebook.progress import WidgetProgress, in_notebook_kernel
+
+from sweep_helpers import GPUS
 
 
 class Terminal(io.StringIO):
@@ -18,6 +27,21 @@ class Terminal(io.StringIO):
 def test_durations():
     assert [format_duration(s) for s in (None, 0, 65, 3725)] == ["?", "0:00", "1:05",
                                                                  "1:02:05"]
+
+
+def test_time_left_from_the_points_measured_so_far():
+    single, split2, split4 = (Point(strategy, GPUS[:count], 1, 32) for strategy, count in
+                              (("single", 1), ("split", 2), ("split", 4)))
+    time_left = TimeLeft()
+    assert time_left.estimate([single, split2]) is None  # nothing measured yet
+    time_left.add(single, 2.0)
+    time_left.add(split2, 4.0)
+    # A kind measured before takes as long again; an unmeasured one the mean (3 s).
+    assert time_left.estimate([split2, split4, single]) == 4.0 + 3.0 + 2.0
+    # The same strategy on another repeat is the same kind; the latest time counts.
+    time_left.add(Point("split", GPUS[:2], 2, 32), 6.0)
+    assert time_left.estimate([split2]) == 6.0
+    assert time_left.estimate([]) == 0
 
 
 def test_text_progress_in_a_log():

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import base64
+import html
 import re
 
 import pandas as pd
 import pytest
 import tensorflow as tf
-from IPython.core.formatters import PNGFormatter
+from IPython.core.formatters import HTMLFormatter, PNGFormatter
+from IPython.lib.pretty import pretty
 
 import nbreplica
 from nbreplica.bench.plots import EMULATED_NOTE
 from nbreplica.bench.result import SweepResult
 from nbreplica.bench.stats import summarize
+from nbreplica.bench.tables import recommendations
 
 from sweep_helpers import QUICK, tiny_data, tiny_model
 
@@ -51,6 +54,52 @@ def test_text_table(side_by_side):
     assert "recommended devices" in table
 
 
+def test_notebook_display_shows_the_summary_and_the_recommendations(side_by_side):
+    shown = HTMLFormatter()(side_by_side)
+    assert shown == side_by_side._repr_html_()
+    assert shown.startswith("<div class='nbreplica-sweep'><p><b>Sweep &#x27;side-by-side"
+                            f"&#x27;, stored in {side_by_side.results_path}</b></p>")
+    assert f">{html.escape(EMULATED_NOTE)}</p>" in shown
+    assert re.findall(r"<th>([^<]*)</th>", shown) == [
+        "strategy", "devices", "samples/s", "speedup", "efficiency", "step p50/p90 ms",
+        "first step s", "peak mem GiB", "util %"]
+    rows = re.findall(r"<tr>\s*<td>(\w+)</td>\s*<td>(\d+)</td>", shown)
+    assert rows == [("single", "1"), ("split", "2"), ("mirrored", "2"), ("split", "4"),
+                    ("mirrored", "4")]
+    assert "<td>1.00 [1.00–1.00]</td>" in shown and "<td>n/a</td>" in shown
+    lines = recommendations(side_by_side.scaling)
+    assert [line.split(":")[0] for line in lines] == ["split", "mirrored"]
+    for line in lines:
+        assert f"<p>{html.escape(line)}</p>" in shown
+    assert "recommended devices" in lines[0] and "(efficiency &gt;= 70%)" in shown
+
+
+def test_text_display_in_ipython(side_by_side):
+    assert pretty(side_by_side) == "\n".join([
+        f"Sweep 'side-by-side', stored in {side_by_side.results_path}", EMULATED_NOTE,
+        side_by_side.table()])
+    assert repr(side_by_side) == (
+        f"<SweepResult 'side-by-side' id={side_by_side.sweep_id} points=15>")
+
+
+def test_display_of_a_stopped_sweep(side_by_side, tmp_path):
+    def stopped_after(points: int) -> SweepResult:
+        return SweepResult(side_by_side.runs.iloc[:points], side_by_side.samples,
+                           name="stopped", sweep_id="s1", results_path=tmp_path / "r.sqlite",
+                           planned_points=15, interrupted=True)
+
+    three = stopped_after(3)
+    heading = f"Sweep 'stopped' (stopped after 3 of 15 points), stored in {tmp_path}"
+    assert pretty(three).startswith(heading)
+    assert html.escape(heading) in three._repr_html_()
+    assert three._repr_html_().count("<tr>") == 3
+    nothing = stopped_after(0)
+    assert pretty(nothing) == (f"Sweep 'stopped' (stopped after 0 of 15 points), stored "
+                               f"in {tmp_path / 'r.sqlite'}\nNo point was measured.")
+    assert nothing._repr_html_().endswith("<p>No point was measured.</p></div>")
+    assert "<table" not in nothing._repr_html_()
+
+
 def test_save_writes_every_file(side_by_side, tmp_path):
     paths = side_by_side.save(tmp_path / "report")
     assert set(paths) == {"summary", "runs", "scaling", "report"}  # no device counters
@@ -69,13 +118,19 @@ def test_save_writes_every_file(side_by_side, tmp_path):
 
 def test_html_escapes_every_user_string(side_by_side, tmp_path):
     runs = side_by_side.runs.assign(sweep_name=EVIL, model=EVIL, device_names=EVIL,
-                                    host=EVIL)
+                                    host=EVIL,
+                                    strategy=side_by_side.runs["strategy"].replace("split", EVIL))
     result = SweepResult(runs, side_by_side.samples, name=EVIL,
                          sweep_id=side_by_side.sweep_id,
                          results_path=tmp_path / f"{EVIL}.sqlite", planned_points=15)
     page = result.save(tmp_path / "evil")["report"].read_text()
     assert "<script" not in page
     assert page.count("&lt;script&gt;") >= 6
+    # The notebook display: the name and path in the heading, the strategy in two
+    # table rows and in its recommendation.
+    shown = result._repr_html_()
+    assert "<script" not in shown
+    assert shown.count("&lt;script&gt;") == 5
 
 
 def test_comparison_of_two_stored_sweeps(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pandas as pd
 import pytest
 
 import nbreplica
+from nbreplica import SweepResult
 from nbreplica.bench.store import (
     RESULTS_ENV_VAR,
     RUN_COLUMNS,
@@ -71,6 +73,48 @@ def test_default_location(monkeypatch, tmp_path):
 def test_load_results_without_a_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="no sweep has been stored there yet"):
         nbreplica.load_results(results_path=tmp_path / "none.sqlite")
+
+
+def test_load_rebuilds_a_measured_sweep(side_by_side):
+    for name in ("side-by-side", side_by_side.sweep_id, None):
+        loaded = SweepResult.load(name, results_path=side_by_side.results_path)
+        assert (loaded.name, loaded.sweep_id, loaded.results_path) == (
+            "side-by-side", side_by_side.sweep_id, side_by_side.results_path)
+        assert (loaded.planned_points, loaded.interrupted) == (15, False)
+        pd.testing.assert_frame_equal(loaded.runs, side_by_side.runs, check_dtype=False)
+        pd.testing.assert_frame_equal(loaded.frame, side_by_side.frame, check_dtype=False)
+        pd.testing.assert_frame_equal(loaded.scaling, side_by_side.scaling)
+        pd.testing.assert_frame_equal(loaded.samples, side_by_side.samples,
+                                      check_dtype=False)
+
+
+def test_load_finds_the_latest_sweep_of_a_name(private_results):
+    store = ResultsStore()  # the default file: $NBREPLICA_RESULTS
+    samples = pd.DataFrame({"time": [0.0], "device": ["0"], "metric": ["memory_used"],
+                            "value": [1.0]})
+    for sweep_id, name in (("first", "demo"), ("again", "demo"), ("third", "other")):
+        store.append(dataclasses.replace(RECORD, sweep_id=sweep_id, sweep_name=name),
+                     samples.assign(value=len(sweep_id)))
+    assert SweepResult.load().sweep_id == "third"
+    again = SweepResult.load("demo")
+    assert (again.sweep_id, again.name, again.results_path) == ("again", "demo",
+                                                                private_results)
+    assert list(again.samples["value"]) == [5.0] and len(again.runs) == 1
+    assert SweepResult.load("first", results_path=private_results).sweep_id == "first"
+
+
+def test_load_says_what_is_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no sweep has been stored there yet"):
+        SweepResult.load(results_path=tmp_path / "none.sqlite")
+    path = tmp_path / "results.sqlite"
+    ResultsStore(path).runs()  # creates the file, empty
+    with pytest.raises(LookupError, match=re.escape(
+            f"No sweep is stored in {path} yet. Received: name=None")):
+        SweepResult.load(results_path=path)
+    ResultsStore(path).append(RECORD)
+    with pytest.raises(LookupError, match=re.escape(
+            f"No sweep called 'nope' in {path}; it holds 'demo'. Received: name='nope'")):
+        SweepResult.load("nope", results_path=path)
 
 
 def test_a_file_from_an_older_version_gains_the_new_columns(tmp_path):

@@ -348,13 +348,24 @@ def test_sweep_records_every_point_and_keeps_the_last_runs_namespace(shell, magi
     with capture_output() as report:
         shell.run_line_magic("nbreplica_report", "tiny-sweep")
     assert shown(report).startswith("Sweep 'tiny-sweep', stored in")
-    html = report.outputs[0].data["text/html"]
-    assert "data:image/png;base64," in html and "tiny-sweep" in html
+    summary, figure = report.outputs
+    assert summary.data["text/html"] == magics.last_sweep._repr_html_()
+    assert "<table" in summary.data["text/html"]
+    assert "split: amdahl serial fraction" in summary.data["text/html"]
+    assert figure.data["image/png"].startswith(b"\x89PNG")
+    assert captured.outputs[-1].data["image/png"].startswith(b"\x89PNG")  # after the sweep
     with capture_output() as latest:
         shell.run_line_magic("nbreplica_report", "")
     assert shown(latest) == shown(report)
     with pytest.raises(UsageError, match="No sweep called 'other' in .*tiny-sweep"):
         shell.run_line_magic("nbreplica_report", "other")
+
+
+def test_report_without_a_results_file(shell, tmp_path):
+    with pytest.raises(UsageError, match=re.escape(
+            f"No results file at {tmp_path / 'results.sqlite'}: no sweep has been stored "
+            "there yet")):
+        shell.run_line_magic("nbreplica_report", "")
 
 
 def test_sweep_interrupt_keeps_the_points_measured(shell, magics, tmp_path):

@@ -1,5 +1,6 @@
 """GpuPicker's widget state, checked through ipywidgets' dummy comm (no browser)."""
 
+import threading
 import time
 
 import ipywidgets
@@ -8,7 +9,7 @@ import traitlets
 from ipywidgets.widgets.tests.utils import setup_test_comm, teardown_test_comm
 
 import nbreplica
-from nbreplica import _emulation
+from nbreplica import _emulation, selection
 from nbreplica.devices import DeviceStats, nvml
 from nbreplica.testing import GIB, FakeGpu, fake_nvml, plausible_gpus
 
@@ -130,11 +131,73 @@ def test_an_existing_selection_is_shown(eight, make_picker):
     assert cells(picker, 6)["checkbox"].value
 
 
+def test_the_boxes_follow_use_devices(eight, make_picker):
+    picker = make_picker()
+    changes = []
+    picker.observe(lambda change: changes.append(change["new"]), names="selected")
+    nbreplica.use_devices([4, 1])
+    assert picker.selected == [1, 4]
+    assert [cells(picker, i)["checkbox"].value for i in range(8)] == [
+        i in (1, 4) for i in range(8)]
+    assert toolbar(picker)[2].value == "replicate() will use GPUs 1, 4"
+    # What %%replicate does around a cell: its devices, then the selection from before.
+    nbreplica.use_devices([0, 2, 3])
+    nbreplica.use_devices([1, 4])
+    nbreplica.use_devices(None)
+    assert changes == [[1, 4], [0, 2, 3], [1, 4], []]
+    assert not any(cells(picker, i)["checkbox"].value for i in range(8))
+    assert "every device" in toolbar(picker)[2].value
+
+
+def test_a_click_changes_the_selection_once(eight, make_picker):
+    picker = make_picker()
+    seen = []
+    unsubscribe = selection.observe_selection(seen.append)
+    try:
+        cells(picker, 3)["checkbox"].value = True
+        toolbar(picker)[1].click()  # "Clear"
+    finally:
+        unsubscribe()
+    assert seen == [(3,), None]
+
+
+def test_two_pickers_stay_in_sync(eight, make_picker):
+    first, second = make_picker(), make_picker()
+    cells(first, 6)["checkbox"].value = True
+    assert second.selected == [6] and cells(second, 6)["checkbox"].value
+    assert toolbar(second)[2].value == "replicate() will use GPUs 6"
+    second.select_free(min_free_gib=4, max_utilization=20)
+    assert first.selected == [0, 2, 3, 5, 6]
+    toolbar(first)[1].click()  # "Clear"
+    assert second.selected == [] and nbreplica.selected_devices() is None
+
+
+def test_a_selection_of_devices_the_picker_does_not_list_ticks_nothing(make_picker):
+    devices = [DeviceStats(0, "a", memory_used=1, memory_total=2),
+               DeviceStats(1, "b", memory_used=1, memory_total=2)]
+    picker = make_picker(source=lambda: devices)
+    picker.selected = [1]
+    nbreplica.use_devices([5, 6])
+    assert picker.selected == [] and not cells(picker, 1)["checkbox"].value
+    assert nbreplica.selected_devices() == (5, 6)  # not cleared by the picker
+    assert toolbar(picker)[2].value == "replicate() will use GPUs 5, 6"
+
+
+def test_a_closed_picker_no_longer_follows_the_selection(eight, make_picker):
+    picker = make_picker()
+    nbreplica.use_devices([2])
+    picker.close()
+    changes = []
+    picker.observe(lambda change: changes.append(change["new"]), names="selected")
+    nbreplica.use_devices([3, 4])
+    assert changes == [] and picker.selected == [2]
+
+
 def test_a_refresh_sends_each_widgets_changes_as_one_message(make_picker):
     now = [0.0]
     gpu = FakeGpu(memory_total=10 * GIB, memory_used=[1 * GIB, 9 * GIB], utilization_gpu=[5, 95])
     with fake_nvml(gpu, clock=lambda: now[0]):
-        picker = make_picker()
+        picker = make_picker()  # its first background refresh is a minute away
         bar = cells(picker, 0)["memory_bar"]
         assert (bar.value, bar.bar_style) == (10, "success")
         bar.comm.messages.clear()
@@ -145,6 +208,31 @@ def test_a_refresh_sends_each_widgets_changes_as_one_message(make_picker):
     updates = [kwargs["data"]["state"] for _, kwargs in bar.comm.messages
                if kwargs["data"]["method"] == "update"]
     assert updates == [{"value": 90.0, "bar_style": "danger"}]
+
+
+def test_a_refresh_waits_for_the_background_one_so_the_newest_read_is_shown(make_picker):
+    background_read = threading.Event()
+    release = threading.Event()
+    now = [DeviceStats(0, "gpu", memory_used=1 * GIB, memory_total=10 * GIB)]
+
+    def source():
+        devices = now
+        in_background = threading.current_thread().name == "nbreplica-gpu-picker"
+        if in_background and not background_read.is_set():
+            background_read.set()
+            release.wait(10)  # holds this (soon outdated) read back
+        return devices
+
+    picker = make_picker(refresh_interval=0.01, source=source)
+    bar = cells(picker, 0)["memory_bar"]
+    shown = []
+    bar.observe(lambda change: shown.append(change["new"]), names="value")
+    assert background_read.wait(10)
+    now = [DeviceStats(0, "gpu", memory_used=9 * GIB, memory_total=10 * GIB)]
+    threading.Timer(0.05, release.set).start()
+    picker.refresh()  # reads only after the background refresh has shown its read
+    picker.close()
+    assert shown == [90.0]
 
 
 def test_values_refresh_in_the_background_until_close(eight, make_picker):

@@ -1,0 +1,31 @@
+"""The public names are a contract: adding or removing one is a deliberate change."""
+
+import inspect
+
+import nbreplica
+
+PUBLIC = {
+    "Accelerator", "DeviceConfigurationError", "DeviceStats", "GpuPicker",
+    "NbreplicaError", "ProcessInfo", "ReplicaError", "ReplicatedModel", "Sampler",
+    "SweepError", "SweepInterrupted", "SweepResult", "TemplateCheckpoint",
+    "driver_version", "emulate_gpus", "free_gpus", "list_devices",
+    "load_ipython_extension", "load_results", "multi_gpu_model", "nvml_status",
+    "plot_comparison", "replicate", "selected_devices", "snapshot", "sweep",
+    "unload_ipython_extension", "use_devices",
+}
+
+
+def test_all_lists_exactly_the_public_names():
+    assert set(nbreplica.__all__) == PUBLIC
+    assert all(hasattr(nbreplica, name) for name in PUBLIC)
+
+
+def test_public_callables_are_documented():
+    for name in PUBLIC:
+        assert inspect.getdoc(getattr(nbreplica, name)), f"{name} has no docstring"
+
+
+def test_replicate_keeps_the_pinned_signature():
+    parameters = inspect.signature(nbreplica.replicate).parameters
+    assert list(parameters) == ["model", "gpus", "cpu_merge", "cpu_relocation"]
+    assert [p.default for p in list(parameters.values())[1:]] == [None, True, False]
