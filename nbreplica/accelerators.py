@@ -9,6 +9,7 @@ on the host and on each "GPU" stays distinguishable.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import tensorflow as tf
@@ -82,6 +83,31 @@ def list_devices() -> list[Accelerator]:
         Accelerator(i, _gpu_name(i), f"/device:GPU:{i}", False)
         for i in range(len(tf.config.list_logical_devices("GPU")))
     ]
+
+
+def pick_devices(indices: Sequence[int] | None, received: str) -> list[Accelerator]:
+    """The accelerators at ``indices`` (every one when ``None``).
+
+    Raises:
+        ValueError: there are no accelerators at all, or an index names one the
+            machine lacks; the message ends with ``Received: {received}``.
+    """
+    available = list_devices()
+    if not available:
+        raise ValueError(
+            "There are no devices to run on: this machine has no GPU and none are "
+            "emulated. Call nbreplica.emulate_gpus(n) before TensorFlow starts (or set "
+            f"{_emulation.EMULATE_ENV_VAR}=n). Received: list_devices()=[]"
+        )
+    if indices is None:
+        return available
+    missing = [index for index in indices if index >= len(available)]
+    if missing:
+        raise ValueError(
+            f"This machine has GPUs 0-{len(available) - 1}; there is no GPU "
+            f"{', '.join(map(str, missing))}. Received: {received}"
+        )
+    return [available[index] for index in indices]
 
 
 def _gpu_name(index: int) -> str:

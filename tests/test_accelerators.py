@@ -88,3 +88,13 @@ def test_emulation_is_refused_beside_real_gpus(two_real_gpus):
 
 def test_gpus_are_numbered_in_pci_bus_order_like_nvml():
     assert __import__("os").environ["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
+
+
+def test_pick_devices_names_what_is_missing(monkeypatch):
+    assert [a.index for a in nbreplica.accelerators.pick_devices([3, 1], "x")] == [3, 1]
+    assert len(nbreplica.accelerators.pick_devices(None, "x")) == 8
+    with pytest.raises(ValueError, match=r"GPUs 0-7; there is no GPU 8, 9\. Received: --gpus 8,9"):
+        nbreplica.accelerators.pick_devices([8, 9], "--gpus 8,9")
+    monkeypatch.setattr(nbreplica.accelerators, "list_devices", lambda: [])
+    with pytest.raises(ValueError, match=r"no GPU and none are emulated.*NBREPLICA_EMULATE_GPUS"):
+        nbreplica.accelerators.pick_devices(None, "x")

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from nbreplica.accelerators import Accelerator, list_devices
+from nbreplica.accelerators import Accelerator, pick_devices
 from nbreplica.bench.data import SweepData
 from nbreplica.bench.measure import (
     BASELINE,
@@ -168,23 +168,8 @@ def sweep(
 
 
 def _available_devices() -> list[Accelerator]:
-    accelerators = list_devices()
-    if not accelerators:
-        raise ValueError(
-            "There are no devices to sweep over: this machine has no GPU and none are "
-            "emulated. Call nbreplica.emulate_gpus(n) before TensorFlow starts (or set "
-            "NBREPLICA_EMULATE_GPUS=n). Received: list_devices()=[]"
-        )
     selection = selected_devices()
-    if selection is None:
-        return accelerators
-    missing = [index for index in selection if index >= len(accelerators)]
-    if missing:
-        raise ValueError(
-            f"The selected devices include GPUs this machine lacks (it has "
-            f"{len(accelerators)}). Received: selected_devices()={selection!r}"
-        )
-    return [accelerators[index] for index in selection]
+    return pick_devices(selection, f"nbreplica.selected_devices()={selection!r}")
 
 
 def _device_counts(devices: Iterable[int], available: int) -> list[int]:

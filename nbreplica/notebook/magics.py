@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 from argparse import Namespace
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
@@ -15,7 +15,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
-from nbreplica.accelerators import Accelerator, list_devices
+from nbreplica.accelerators import Accelerator, pick_devices
 from nbreplica.bench.measure import STRATEGIES
 from nbreplica.bench.progress import make_progress
 from nbreplica.bench.result import SweepResult
@@ -251,23 +251,18 @@ def _show_sweep(result: SweepResult) -> None:
 
 
 def _chosen_devices(args: Namespace) -> list[Accelerator]:
-    available = list_devices()
-    if not available:
-        raise UsageError(
-            "There are no devices to run on: this machine has no GPU and none are "
-            "emulated. Call nbreplica.emulate_gpus(n) before TensorFlow starts (or set "
-            "NBREPLICA_EMULATE_GPUS=n). Received: list_devices()=[]"
-        )
     if args.gpus is not None and args.n is not None:
         raise UsageError(
             "--gpus and -n cannot be combined: name the GPUs, or how many to use. "
             f"Received: --gpus {','.join(map(str, args.gpus))} -n {args.n}"
         )
-    if args.gpus is not None:
-        return _pick(available, args.gpus, f"--gpus {','.join(map(str, args.gpus))}")
     selection = selected_devices()
-    pool = available if selection is None else _pick(
-        available, selection, f"nbreplica.selected_devices()={selection!r}")
+    try:
+        if args.gpus is not None:
+            return pick_devices(args.gpus, f"--gpus {','.join(map(str, args.gpus))}")
+        pool = pick_devices(selection, f"nbreplica.selected_devices()={selection!r}")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if args.n is not None and args.n > len(pool):
         source = "selected" if selection is not None else "available"
         raise UsageError(
@@ -275,17 +270,6 @@ def _chosen_devices(args: Namespace) -> list[Accelerator]:
             f"Received: -n {args.n}"
         )
     return pool[: args.n] if args.n is not None else pool
-
-
-def _pick(available: list[Accelerator], indices: Sequence[int],
-          received: str) -> list[Accelerator]:
-    missing = [index for index in indices if index >= len(available)]
-    if missing:
-        raise UsageError(
-            f"This machine has GPUs 0-{len(available) - 1}; there is no GPU "
-            f"{', '.join(map(str, missing))}. Received: {received}"
-        )
-    return [available[index] for index in indices]
 
 
 def _refuse_sweep_options(args: Namespace) -> None:
