@@ -12,13 +12,7 @@ Public API (everything else is private)::
     load_ipython_extension         ``%load_ext nbreplica``: ``%%replicate`` and friends
 """
 
-import os
-
-# TensorFlow's C++ INFO lines (oneDNN, CUDA probing) drown a notebook's output;
-# warnings and errors still show. A value the user set wins.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-
-from nbreplica._errors import (  # noqa: E402
+from nbreplica._errors import (
     DeviceConfigurationError,
     NbreplicaError,
     ReplicaError,
