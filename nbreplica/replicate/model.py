@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -46,7 +46,6 @@ class _ReplicaRun:
     output_structure: Any
     replicas: list[_Replica]
     merge_device: str
-    call_losses: list[tf.Tensor] = field(default_factory=list)
 
     def merged_outputs(self) -> Any:
         with tf.device(self.merge_device):
@@ -116,11 +115,12 @@ class ReplicatedModel(keras.Model):
     @property
     def losses(self) -> list[tf.Tensor]:
         """The latest forward pass's weighted replica losses plus weight regularizers."""
-        regularization = [
-            v.regularizer(v) for v in self.template.trainable_weights
-            if getattr(v, "regularizer", None) is not None
-        ]
+        regularization = [v.regularizer(v) for v in self._regularized_weights()]
         return [*self._last_step.call_losses, *regularization]
+
+    def _regularized_weights(self) -> list[Any]:
+        return [v for v in self.template.trainable_weights
+                if getattr(v, "regularizer", None) is not None]
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         return self._run_replicas(inputs, training, record_gradients=False).merged_outputs()
@@ -200,10 +200,7 @@ class ReplicatedModel(keras.Model):
     def _new_call_loss(self, seen: set[int], weight: tf.Tensor) -> tf.Tensor | None:
         """The losses the template added during the replica call just made (not the
         weight regularizers, which ``losses`` counts once), weighted by ``weight``."""
-        regularized = sum(
-            1 for v in self.template.trainable_weights
-            if getattr(v, "regularizer", None) is not None
-        )
+        regularized = len(self._regularized_weights())
         all_losses = self.template.losses
         added = [loss for loss in all_losses[: len(all_losses) - regularized]
                  if id(loss) not in seen]
