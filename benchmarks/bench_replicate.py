@@ -1,12 +1,27 @@
 """Throughput of `replicate` against the plain template and MirroredStrategy.
 
 Trains the same small MLP and convnet with the same global batch on 1, 2, 4 and 8
-emulated devices, three ways, interleaved within each repeat: the plain template on
-one device, `replicate` over N devices, and `tf.distribute.MirroredStrategy` over the
-same N devices. Each (model, device count) pair runs in its own worker process: two
-MirroredStrategy instances in one process collide on their collective-op keys. Prints samples/s (medians over repeats) and the ratios.
+emulated devices, four ways, interleaved in a rotating order within each repeat:
 
-    python benchmarks/bench_replicate.py [--repeats 5] [--steps 30]
+- ``plain``: the template, every op on one device (the host CPU device);
+- ``replicate``: ``nbreplica.replicate`` over N emulated devices;
+- ``mirrored``: ``tf.distribute.MirroredStrategy`` over the same N devices;
+- ``floor``: the template run on N sub-batches inside one step, all on one device,
+  with one gradient tape. It is what splitting the batch costs by itself, with no
+  placement, transfers or merge: emulated devices share the same cores, so no
+  replicator that runs N real sub-batches can expect to beat it.
+
+Every variant reads the same in-memory, cached ``tf.data`` pipeline, so the training
+step is what is timed, not numpy batching. Each (model, device count) pair runs in
+fresh worker processes, one for plain/replicate/floor and one for plain/mirrored: two
+MirroredStrategy instances in one process collide on their collective-op keys, and
+once a MirroredStrategy has trained, its distributed iterator's per-device threads
+stay in the process and slow every later multi-device step. Prints samples/s
+(medians over repeats) and, for each ratio, the median of the per-repeat paired
+ratios with its 95% interval; replicate/mirrored chains the two workers through their
+shared plain baseline.
+
+    python benchmarks/bench_replicate.py [--repeats 9] [--steps 60]
 """
 
 from __future__ import annotations
@@ -14,13 +29,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
 
+from nbreplica.bench.stats import Interval, median_interval
+
 DEVICE_COUNTS = (1, 2, 4, 8)
 MODELS = {"mlp": {"batch": 512}, "cnn": {"batch": 128}}
+COLUMNS = ("plain", "replicate", "mirrored", "floor", "replicate/plain", "floor/plain",
+           "replicate/mirrored")
 
 
 def build(kind: str):
@@ -49,64 +67,124 @@ def data(kind: str, rows: int):
             rng.normal(size=(rows, 8 if kind == "mlp" else 10)).astype("float32"))
 
 
-def worker(kind: str, devices: int, repeats: int, steps: int) -> dict:
-    """Runs in a fresh process with 8 emulated GPUs; returns samples/s per variant."""
-    os.environ["NBREPLICA_EMULATE_GPUS"] = "8"
+def sub_batch_floor(template, parts: int):
+    """A model whose step runs ``template`` on ``parts`` equal sub-batches on one device."""
+    import keras
+    import tensorflow as tf
+
+    class SubBatchFloor(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.template = template
+
+        def call(self, x, training=None):
+            pieces = tf.split(x, parts)
+            return tf.concat([self.template(p, training=training) for p in pieces], 0)
+
+        def train_step(self, batch):
+            x, y = batch
+            with tf.GradientTape() as tape:
+                loss = self.compute_loss(x=x, y=y, y_pred=self(x, training=True))
+            weights = self.trainable_weights
+            self.optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+            return {"loss": loss}
+
+    return SubBatchFloor()
+
+
+def worker(kind: str, devices: int, group: str, repeats: int, steps: int) -> dict:
+    """Runs in a fresh process with 8 emulated GPUs (set by ``run_worker``); returns samples/s per repeat of the
+    plain template and of ``group``'s variants ("split": replicate and floor;
+    "mirrored": MirroredStrategy)."""
     import keras
     import tensorflow as tf
 
     import nbreplica
 
-    device_names = [d.device for d in nbreplica.list_devices()[:devices]]
     batch = MODELS[kind]["batch"]
     x, y = data(kind, batch * steps)
-    variants = {}
-    with tf.device(device_names[0]):
-        variants["plain"] = build(kind)
-    if devices >= 2:
+    dataset = (tf.data.Dataset.from_tensor_slices((x, y))
+               .batch(batch, drop_remainder=True).cache().repeat())
+    variants = {"plain": build(kind)}
+    if group == "split":
         variants["replicate"] = nbreplica.replicate(build(kind), gpus=devices)
-    with tf.distribute.MirroredStrategy(device_names).scope():
-        variants["mirrored"] = build(kind)
+        variants["floor"] = sub_batch_floor(build(kind), devices)
+    else:
+        device_names = [d.device for d in nbreplica.list_devices()[:devices]]
+        with tf.distribute.MirroredStrategy(device_names).scope():
+            variants["mirrored"] = build(kind)
     for model in variants.values():
         model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
-        model.fit(x[: batch * 3], y[: batch * 3], batch_size=batch, verbose=0)  # warm-up
-    samples: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(repeats):
-        for name, model in variants.items():
+        model.fit(dataset, steps_per_epoch=3, verbose=0)  # warm-up: trace and build
+    names = list(variants)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for repeat in range(repeats):
+        shift = repeat % len(names)
+        for name in names[shift:] + names[:shift]:
             start = time.perf_counter()
-            model.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0)
-            samples[name].append(len(x) / (time.perf_counter() - start))
-    return {name: statistics.median(v) for name, v in samples.items()}
+            variants[name].fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
+            samples[name].append(batch * steps / (time.perf_counter() - start))
+    return samples
+
+
+def run_worker(kind: str, devices: int, group: str, args: argparse.Namespace) -> dict:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "NBREPLICA_EMULATE_GPUS": "8"}
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", kind, str(devices), group,
+         "--repeats", str(args.repeats), "--steps", str(args.steps)],
+        env=env, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def paired_ratio(top: list[float], bottom: list[float]) -> Interval:
+    return median_interval(a / b for a, b in zip(top, bottom))
+
+
+def row(split: dict | None, mirrored: dict) -> dict[str, str]:
+    """The table cells of one (model, device count): medians and paired ratios."""
+    cells = {"plain": f"{median_interval(mirrored['plain']).median:,.0f}",
+             "mirrored": f"{median_interval(mirrored['mirrored']).median:,.0f}"}
+    if split is None:
+        return cells
+    ratios = {"replicate/plain": paired_ratio(split["replicate"], split["plain"]),
+              "floor/plain": paired_ratio(split["floor"], split["plain"])}
+    for name in ("replicate", "floor"):
+        cells[name] = f"{median_interval(split[name]).median:,.0f}"
+    for name, ratio in ratios.items():
+        cells[name] = f"{ratio.median:.2f}x [{ratio.low:.2f}, {ratio.high:.2f}]"
+    mirrored_over_plain = paired_ratio(mirrored["mirrored"], mirrored["plain"]).median
+    cells["replicate/mirrored"] = f"{ratios['replicate/plain'].median / mirrored_over_plain:.2f}x"
+    return cells
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--worker", nargs=2, metavar=("MODEL", "DEVICES"), help=argparse.SUPPRESS)
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--devices", default=",".join(map(str, DEVICE_COUNTS)))
+    parser.add_argument("--worker", nargs=3, metavar=("MODEL", "DEVICES", "GROUP"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        kind, devices = args.worker
-        print(json.dumps(worker(kind, int(devices), args.repeats, args.steps)))
+        kind, devices, group = args.worker
+        print(json.dumps(worker(kind, int(devices), group, args.repeats, args.steps)))
         return
 
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     print(f"samples/s, medians of {args.repeats} interleaved repeats of {args.steps} steps "
-          "(emulated devices: logical CPU devices sharing this machine's cores)")
-    print(f"{'model':5} {'devices':>7} {'plain':>9} {'replicate':>10} {'mirrored':>9} "
-          f"{'repl/plain':>11} {'repl/mirr':>10}")
-    for kind in MODELS:
-        for devices in DEVICE_COUNTS:
-            out = subprocess.run(
-                [sys.executable, __file__, "--worker", kind, str(devices), "--repeats",
-                 str(args.repeats), "--steps", str(args.steps)],
-                env=env, capture_output=True, text=True, check=True).stdout
-            r = json.loads(out.strip().splitlines()[-1])
-            repl = r.get("replicate")
-            ratio_plain = f"{repl / r['plain']:.2f}x" if repl else "-"
-            ratio_mirr = f"{repl / r['mirrored']:.2f}x" if repl else "-"
-            print(f"{kind:5} {devices:>7} {r['plain']:>9.0f} {repl or 0:>10.0f} "
-                  f"{r['mirrored']:>9.0f} {ratio_plain:>11} {ratio_mirr:>10}", flush=True)
+          "(plain: the split worker's baseline where there is one). Ratios: median of "
+          "per-repeat paired ratios [95% interval]. Emulated devices are logical CPU "
+          "devices sharing this machine's cores.")
+    print("| model | devices | " + " | ".join(COLUMNS) + " |")
+    print("|---" * (len(COLUMNS) + 2) + "|")
+    for kind in args.models.split(","):
+        for devices in map(int, args.devices.split(",")):
+            split = run_worker(kind, devices, "split", args) if devices >= 2 else None
+            cells = row(split, run_worker(kind, devices, "mirrored", args))
+            if split is not None:
+                cells["plain"] = f"{median_interval(split['plain']).median:,.0f}"
+            print(f"| {kind} | {devices} | "
+                  + " | ".join(cells.get(c, "-") for c in COLUMNS) + " |", flush=True)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ def restore_selection():
 
 @pytest.fixture(scope="session")
 def side_by_side(tmp_path_factory) -> nbreplica.SweepResult:
-    """A real sweep: split and mirrored, interleaved, on 1, 2 and 4 devices, 3 repeats."""
+    """A real sweep: split and mirrored on 1, 2 and 4 devices, 3 repeats."""
     x, y = tiny_data()
     return nbreplica.sweep(
         tiny_model, x, y, devices=(1, 2, 4), batch_size=32,

@@ -92,30 +92,30 @@ def test_interrupt_keeps_completed_points_and_restores_devices(private_results, 
     nbreplica.use_devices([1, 2, 4, 6])
     calls = []
 
-    def interrupted_on_fourth_model() -> keras.Model:
+    def interrupted_on_eighth_model() -> keras.Model:
         calls.append(None)
-        if len(calls) == 4:  # mirrored on 4 devices: inside the strategy's scope
+        if len(calls) == 8:  # mirrored on 4 devices: inside the strategy's scope
             raise KeyboardInterrupt
         return tiny_model()
 
     x, y = tiny_data()
     with pytest.raises(SweepInterrupted) as caught:
-        nbreplica.sweep(interrupted_on_fourth_model, x, y, devices=(2, 4), repeats=2,
+        nbreplica.sweep(interrupted_on_eighth_model, x, y, devices=(2, 4), repeats=2,
                         strategy=("split", "mirrored"), **QUICK)
     stop = caught.value
     assert isinstance(stop, KeyboardInterrupt)
     result = stop.result
     assert result.interrupted and result.planned_points == 10
     assert list(zip(result.runs["strategy"], result.runs["devices"])) == [
-        ("single", 1), ("split", 2), ("mirrored", 2)]
-    assert "interrupted after 3 of 10 points" in str(stop)
+        ("single", 1), ("split", 2), ("split", 4)] * 2 + [("mirrored", 2)]
+    assert "interrupted after 7 of 10 points" in str(stop)
     assert result.sweep_id in str(stop)
     # Nothing measured was lost, and nothing about the devices changed.
-    assert list(nbreplica.load_results(result.sweep_id)["devices"]) == [1, 2, 2]
+    assert list(nbreplica.load_results(result.sweep_id)["devices"]) == [1, 2, 4, 1, 2, 4, 2]
     assert nbreplica.selected_devices() == (1, 2, 4, 6)
     assert not tf.distribute.has_strategy()
     paths = result.save(tmp_path / "partial")
-    assert "Interrupted: 3 of 10 points" in paths["report"].read_text()
+    assert "Interrupted: 7 of 10 points" in paths["report"].read_text()
 
 
 def test_several_steps_per_call():

@@ -22,7 +22,7 @@ def test_frame_has_one_row_per_strategy_and_device_count(side_by_side):
     frame = side_by_side.frame
     assert list(frame.columns) == SUMMARY_COLUMNS
     assert list(zip(frame["strategy"], frame["devices"])) == [
-        ("single", 1), ("split", 2), ("mirrored", 2), ("split", 4), ("mirrored", 4),
+        ("single", 1), ("split", 2), ("split", 4), ("mirrored", 2), ("mirrored", 4),
     ]
     assert (frame["repeats"] == 3).all()
     assert len(side_by_side.runs) == 15 == side_by_side.planned_points
@@ -79,13 +79,12 @@ def test_every_run_records_its_environment(side_by_side):
     assert runs["peak_memory_bytes"].isna().all()
 
 
-def test_points_are_interleaved_and_strategies_alternate(side_by_side):
+def test_split_interleaves_with_the_baseline_and_mirrored_comes_last(side_by_side):
     order = list(side_by_side.runs[["repeat", "strategy", "devices"]].itertuples(index=False,
                                                                                  name=None))
-    assert order[:5] == [(1, "single", 1), (1, "split", 2), (1, "mirrored", 2),
-                         (1, "split", 4), (1, "mirrored", 4)]
-    assert order[5:10] == [(2, "single", 1), (2, "mirrored", 2), (2, "split", 2),
-                           (2, "mirrored", 4), (2, "split", 4)]
+    assert order[:9] == [(r, strategy, devices) for r in (1, 2, 3) for strategy, devices
+                         in (("single", 1), ("split", 2), ("split", 4))]
+    assert order[9:] == [(r, "mirrored", devices) for r in (1, 2, 3) for devices in (2, 4)]
 
 
 def test_scaling_fit_predicts_and_recommends(side_by_side):

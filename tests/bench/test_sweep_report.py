@@ -64,7 +64,7 @@ def test_notebook_display_shows_the_summary_and_the_recommendations(side_by_side
         "strategy", "devices", "samples/s", "speedup", "efficiency", "step p50/p90 ms",
         "first step s", "peak mem GiB", "util %"]
     rows = re.findall(r"<tr>\s*<td>(\w+)</td>\s*<td>(\d+)</td>", shown)
-    assert rows == [("single", "1"), ("split", "2"), ("mirrored", "2"), ("split", "4"),
+    assert rows == [("single", "1"), ("split", "2"), ("split", "4"), ("mirrored", "2"),
                     ("mirrored", "4")]
     assert "<td>1.00 [1.00–1.00]</td>" in shown and "<td>n/a</td>" in shown
     lines = recommendations(side_by_side.scaling)
