@@ -12,8 +12,12 @@ emulated devices, four ways, interleaved in a rotating order within each repeat:
   replicator that runs N real sub-batches can expect to beat it.
 
 Every variant reads the same in-memory, cached ``tf.data`` pipeline, so the training
-step is what is timed, not numpy batching. Each (model, device count) pair runs in
-fresh worker processes, one for plain/replicate/floor and one for plain/mirrored: two
+step is what is timed, not numpy batching. A repeat's samples/s is the steady state
+of one ``fit``: the global batch over the mean duration of its steps after the first
+(which also starts the epoch's input iterator, slow for MirroredStrategy).
+
+Each (model, device count) pair runs in fresh worker processes, one for
+plain/replicate/floor and one for plain/mirrored: two
 MirroredStrategy instances in one process collide on their collective-op keys, and
 once a MirroredStrategy has trained, its distributed iterator's per-device threads
 stay in the process and slow every later multi-device step. Prints samples/s
@@ -29,10 +33,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
 
+import keras
+import numpy as np
+import tensorflow as tf
+
+import nbreplica
 from nbreplica.bench.stats import Interval, median_interval
 
 DEVICE_COUNTS = (1, 2, 4, 8)
@@ -41,9 +51,7 @@ COLUMNS = ("plain", "replicate", "mirrored", "floor", "replicate/plain", "floor/
            "replicate/mirrored")
 
 
-def build(kind: str):
-    import keras
-
+def build(kind: str) -> keras.Model:
     keras.utils.set_random_seed(0)
     if kind == "mlp":
         x = keras.Input((64,))
@@ -58,49 +66,61 @@ def build(kind: str):
     return keras.Model(x, keras.layers.Dense(10)(h))
 
 
-def data(kind: str, rows: int):
-    import numpy as np
-
+def data(kind: str, rows: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     shape = (64,) if kind == "mlp" else (32, 32, 3)
     return (rng.normal(size=(rows, *shape)).astype("float32"),
             rng.normal(size=(rows, 8 if kind == "mlp" else 10)).astype("float32"))
 
 
-def sub_batch_floor(template, parts: int):
-    """A model whose step runs ``template`` on ``parts`` equal sub-batches on one device."""
-    import keras
-    import tensorflow as tf
+class SubBatchFloor(keras.Model):
+    """Runs ``template`` on ``parts`` equal sub-batches of every batch, on one device."""
 
-    class SubBatchFloor(keras.Model):
-        def __init__(self):
-            super().__init__()
-            self.template = template
+    def __init__(self, template: keras.Model, parts: int) -> None:
+        super().__init__()
+        self.template = template
+        self.parts = parts
 
-        def call(self, x, training=None):
-            pieces = tf.split(x, parts)
-            return tf.concat([self.template(p, training=training) for p in pieces], 0)
+    def call(self, x: tf.Tensor, training: bool | None = None) -> tf.Tensor:
+        pieces = tf.split(x, self.parts)
+        return tf.concat([self.template(p, training=training) for p in pieces], 0)
 
-        def train_step(self, batch):
-            x, y = batch
-            with tf.GradientTape() as tape:
-                loss = self.compute_loss(x=x, y=y, y_pred=self(x, training=True))
-            weights = self.trainable_weights
-            self.optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
-            return {"loss": loss}
-
-    return SubBatchFloor()
+    def train_step(self, batch: tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
+        x, y = batch
+        with tf.GradientTape() as tape:
+            loss = self.compute_loss(x=x, y=y, y_pred=self(x, training=True))
+        weights = self.trainable_weights
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+        return {"loss": loss}
 
 
-def worker(kind: str, devices: int, group: str, repeats: int, steps: int) -> dict:
-    """Runs in a fresh process with 8 emulated GPUs (set by ``run_worker``); returns samples/s per repeat of the
-    plain template and of ``group``'s variants ("split": replicate and floor;
-    "mirrored": MirroredStrategy)."""
-    import keras
-    import tensorflow as tf
+class StepTimer(keras.callbacks.Callback):
+    """The wall-clock duration of every training step.
 
-    import nbreplica
+    Not ``async_safe``, so Keras waits for each step's results before calling it:
+    the times are those of completed steps.
+    """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.durations: list[float] = []
+        self._last = 0.0
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        if not self.durations:
+            self._last = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        now = time.perf_counter()
+        self.durations.append(now - self._last)
+        self._last = now
+
+
+def worker(kind: str, devices: int, group: str, repeats: int,
+           steps: int) -> dict[str, list[float]]:
+    """Runs in a fresh process with 8 emulated GPUs (set by ``run_worker``); returns
+    samples/s per repeat of the plain template and of ``group``'s variants
+    ("split": replicate and floor; "mirrored": MirroredStrategy)."""
     batch = MODELS[kind]["batch"]
     x, y = data(kind, batch * steps)
     dataset = (tf.data.Dataset.from_tensor_slices((x, y))
@@ -108,7 +128,7 @@ def worker(kind: str, devices: int, group: str, repeats: int, steps: int) -> dic
     variants = {"plain": build(kind)}
     if group == "split":
         variants["replicate"] = nbreplica.replicate(build(kind), gpus=devices)
-        variants["floor"] = sub_batch_floor(build(kind), devices)
+        variants["floor"] = SubBatchFloor(build(kind), devices)
     else:
         device_names = [d.device for d in nbreplica.list_devices()[:devices]]
         with tf.distribute.MirroredStrategy(device_names).scope():
@@ -121,13 +141,16 @@ def worker(kind: str, devices: int, group: str, repeats: int, steps: int) -> dic
     for repeat in range(repeats):
         shift = repeat % len(names)
         for name in names[shift:] + names[:shift]:
-            start = time.perf_counter()
-            variants[name].fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
-            samples[name].append(batch * steps / (time.perf_counter() - start))
+            timer = StepTimer()
+            variants[name].fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0,
+                               callbacks=[timer])
+            # The first step of every fit also starts the epoch's input iterator.
+            samples[name].append(batch / statistics.fmean(timer.durations[1:]))
     return samples
 
 
-def run_worker(kind: str, devices: int, group: str, args: argparse.Namespace) -> dict:
+def run_worker(kind: str, devices: int, group: str,
+               args: argparse.Namespace) -> dict[str, list[float]]:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "NBREPLICA_EMULATE_GPUS": "8"}
     out = subprocess.run(
         [sys.executable, __file__, "--worker", kind, str(devices), group,
@@ -140,7 +163,8 @@ def paired_ratio(top: list[float], bottom: list[float]) -> Interval:
     return median_interval(a / b for a, b in zip(top, bottom))
 
 
-def row(split: dict | None, mirrored: dict) -> dict[str, str]:
+def row(split: dict[str, list[float]] | None,
+        mirrored: dict[str, list[float]]) -> dict[str, str]:
     """The table cells of one (model, device count): medians and paired ratios."""
     cells = {"plain": f"{median_interval(mirrored['plain']).median:,.0f}",
              "mirrored": f"{median_interval(mirrored['mirrored']).median:,.0f}"}
