@@ -17,13 +17,12 @@ of one ``fit``: the global batch over the mean duration of its steps after the f
 (which also starts the epoch's input iterator, slow for MirroredStrategy).
 
 Each (model, device count) pair runs in fresh worker processes, one for
-plain/replicate/floor and one for plain/mirrored: two
-MirroredStrategy instances in one process collide on their collective-op keys, and
-once a MirroredStrategy has trained, its distributed iterator's per-device threads
-stay in the process and slow every later multi-device step. Prints samples/s
-(medians over repeats) and, for each ratio, the median of the per-repeat paired
-ratios with its 95% interval; replicate/mirrored chains the two workers through their
-shared plain baseline.
+plain/replicate/floor and one for plain/mirrored: two MirroredStrategy instances in
+one process collide on their collective-op keys, and once a MirroredStrategy has
+trained, its distributed iterator's per-device threads stay in the process and slow
+every later multi-device step. Prints samples/s (medians over repeats) and, for each
+ratio, the median of the per-repeat paired ratios with its 95% interval;
+replicate/mirrored chains the two workers through their shared plain baseline.
 
     python benchmarks/bench_replicate.py [--repeats 9] [--steps 60]
 """
@@ -165,15 +164,16 @@ def paired_ratio(top: list[float], bottom: list[float]) -> Interval:
 
 def row(split: dict[str, list[float]] | None,
         mirrored: dict[str, list[float]]) -> dict[str, str]:
-    """The table cells of one (model, device count): medians and paired ratios."""
-    cells = {"plain": f"{median_interval(mirrored['plain']).median:,.0f}",
-             "mirrored": f"{median_interval(mirrored['mirrored']).median:,.0f}"}
+    """The table cells of one (model, device count): medians and paired ratios.
+
+    ``plain`` is the split worker's baseline where there is one (1 device has none).
+    """
+    samples = {**mirrored, **(split or {})}  # the split worker's "plain" wins
+    cells = {name: f"{statistics.median(values):,.0f}" for name, values in samples.items()}
     if split is None:
         return cells
     ratios = {"replicate/plain": paired_ratio(split["replicate"], split["plain"]),
               "floor/plain": paired_ratio(split["floor"], split["plain"])}
-    for name in ("replicate", "floor"):
-        cells[name] = f"{median_interval(split[name]).median:,.0f}"
     for name, ratio in ratios.items():
         cells[name] = f"{ratio.median:.2f}x [{ratio.low:.2f}, {ratio.high:.2f}]"
     mirrored_over_plain = paired_ratio(mirrored["mirrored"], mirrored["plain"]).median
@@ -205,8 +205,6 @@ def main() -> None:
         for devices in map(int, args.devices.split(",")):
             split = run_worker(kind, devices, "split", args) if devices >= 2 else None
             cells = row(split, run_worker(kind, devices, "mirrored", args))
-            if split is not None:
-                cells["plain"] = f"{median_interval(split['plain']).median:,.0f}"
             print(f"| {kind} | {devices} | "
                   + " | ".join(cells.get(c, "-") for c in COLUMNS) + " |", flush=True)
 
