@@ -1,8 +1,5 @@
-"""Speedup sweeps: measure, store, summarize, plot and report data-parallel scaling."""
+"""Speedup sweeps: measure, store, summarize, plot and report data-parallel scaling.
 
-from nbreplica.bench.plots import plot_comparison
-from nbreplica.bench.result import SweepInterrupted, SweepResult
-from nbreplica.bench.runner import sweep
-from nbreplica.bench.store import load_results
-
-__all__ = ["SweepInterrupted", "SweepResult", "load_results", "plot_comparison", "sweep"]
+Only :mod:`~nbreplica.bench.runner` and what it measures with need TensorFlow; the
+stored results, their statistics, tables, plots and reports do not.
+"""

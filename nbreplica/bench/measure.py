@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -16,13 +17,10 @@ import tensorflow as tf
 from nbreplica._errors import SweepError
 from nbreplica.accelerators import Accelerator
 from nbreplica.bench.data import SweepData
+# STRATEGIES is re-exported for callers that still import it from here.
+from nbreplica.bench.strategies import BASELINE, STRATEGIES  # noqa: F401
 from nbreplica.devices import Sampler
-from nbreplica.replicate import replicate
-
-#: The plain model on one device: the baseline every strategy's speedup is measured
-#: against.
-BASELINE = "single"
-STRATEGIES = ("split", "mirrored")
+from nbreplica.replicator.api import replicate
 
 ModelFn = Callable[[], keras.Model]
 
@@ -53,6 +51,8 @@ class Measurement:
     samples_per_s: float
     step_time_p50_s: float
     step_time_p90_s: float
+    step_time_sd_s: float
+    """Standard deviation of the timed steps' durations; NaN with one timed step."""
     samples: pd.DataFrame
     peak_memory_bytes: dict[int, float]
     mean_utilization: dict[int, float]
@@ -128,6 +128,7 @@ def measure_point(
         samples_per_s=point.global_batch_size * len(step_times) / float(np.sum(step_times)),
         step_time_p50_s=float(np.percentile(step_times, 50)),
         step_time_p90_s=float(np.percentile(step_times, 90)),
+        step_time_sd_s=float(np.std(step_times, ddof=1)) if step_times.size > 1 else math.nan,
         samples=samples,
         peak_memory_bytes=_for_devices(sampler.peak_memory(), indices),
         mean_utilization=_for_devices(sampler.mean_utilization(), indices),

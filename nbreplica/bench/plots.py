@@ -17,13 +17,14 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-from nbreplica.bench import stats
-from nbreplica.bench.measure import BASELINE
+from nbreplica.bench.stats import predict_speedup, scaling_table, summarize
+from nbreplica.bench.strategies import BASELINE
 
 EMULATED_NOTE = (
     "Emulated devices: TensorFlow logical devices sharing one CPU, not GPUs. "
     "These speedups show how the work is split, not what GPUs would gain."
 )
+UNRELIABLE_LABEL = "unreliable (no error bars)"
 _GIB = 1024**3
 _PLAIN = FuncFormatter(lambda value, _: f"{value:g}")
 
@@ -46,22 +47,24 @@ class ReportFigure(Figure):
 def scaling_figure(
     summary: pd.DataFrame,
     *,
-    confidence: float = 0.95,
     threshold: float = 0.7,
     predict_at: tuple[int, ...] = (16, 32),
 ) -> Figure:
     """Speedup, efficiency and throughput against the device count, one line per
-    (sweep, strategy), with ``confidence`` intervals as error bars.
+    (sweep, strategy), with the summary's intervals as error bars.
 
     The speedup panel also shows the ideal linear speedup and each strategy's fitted
     scaling law, extended to the ``predict_at`` device counts (hollow markers).
+    Unreliable points (``summary["reliable"]`` false) are hollow grey markers without
+    error bars, and a note under the panels says why and how many steps would do;
+    a strategy with such points has no fitted law.
     """
     if summary.empty:
         raise ValueError("There is nothing to plot: the sweep measured no point. "
                          "Received: an empty summary")
     figure = ReportFigure(figsize=(15, 5), layout="constrained")
     speedup_axes, efficiency_axes, throughput_axes = figure.subplots(1, 3)
-    fits = stats.scaling_table(summary, threshold, predict_at).set_index(
+    fits = scaling_table(summary, threshold, predict_at).set_index(
         ["sweep_id", "strategy"]
     )
     color_cycle = iter(f"C{i}" for i in range(10_000))
@@ -78,7 +81,7 @@ def scaling_figure(
             if np.isfinite(fit["serial_fraction"]):
                 scaling = str(curve["scaling"].iloc[0])
                 speedup_axes.plot(
-                    grid, [stats.predict_speedup(fit["serial_fraction"], n, scaling)
+                    grid, [predict_speedup(fit["serial_fraction"], n, scaling)
                            for n in grid],
                     color=color, linestyle="--", alpha=0.6,
                     label=f"{label}: {fit['law']} fit, serial fraction "
@@ -97,13 +100,36 @@ def scaling_figure(
     _style(throughput_axes, "Throughput", "samples / s", _ticks(summary))
     speedup_axes.legend(fontsize="small")
     efficiency_axes.legend(fontsize="small")
-    figure.suptitle(
-        f"{_describe(summary)}\n(error bars: {confidence:.0%} confidence intervals "
-        "across repeats)"
-    )
+    figure.suptitle(f"{_describe(summary)}\n({_error_bars(summary)})")
+    notes = _unreliable_notes(summary)
     if summary["emulated"].astype(bool).any():
-        figure.text(0.5, -0.02, EMULATED_NOTE, ha="center", va="top", color="firebrick")
+        notes.append(EMULATED_NOTE)
+    for line, note in enumerate(notes):
+        figure.text(0.5, -0.02 - 0.05 * line, note, ha="center", va="top",
+                    color="firebrick")
     return figure
+
+
+def _error_bars(summary: pd.DataFrame) -> str:
+    """What the error bars show, with the lowest coverage among them."""
+    shown = summary.loc[summary["reliable"].astype(bool), "interval_coverage"].dropna()
+    if shown.empty:
+        return "no error bars: no point is reliable"
+    return (f"error bars: intervals of the median across repeats, holding it with "
+            f"probability ≥ {shown.min():.0%}")
+
+
+def _unreliable_notes(summary: pd.DataFrame) -> list[str]:
+    """One line per distinct reason: which points are unreliable, and why."""
+    several_sweeps = summary["sweep_id"].nunique() > 1
+    by_reason: dict[str, list[str]] = {}
+    for row in summary[~summary["reliable"].astype(bool)].itertuples(index=False):
+        name = f"{row.strategy}×{row.devices}"
+        if several_sweeps:
+            name = f"{row.sweep_name} {name}"
+        by_reason.setdefault(row.unreliable_reason, []).append(name)
+    return [f"Unreliable ({', '.join(points)}): {reason}"
+            for reason, points in by_reason.items()]
 
 
 def utilization_figure(samples: pd.DataFrame, summary: pd.DataFrame) -> Figure:
@@ -161,8 +187,8 @@ def plot_comparison(
     """
     frame = frame_or_results
     if "repeat" in frame.columns:
-        frame = stats.summarize(frame, confidence)
-    return scaling_figure(frame, confidence=confidence, threshold=threshold)
+        frame = summarize(frame, confidence)
+    return scaling_figure(frame, threshold=threshold)
 
 
 def _series(summary: pd.DataFrame) -> Iterator[tuple[str, str, str, pd.DataFrame]]:
@@ -185,11 +211,22 @@ def _series(summary: pd.DataFrame) -> Iterator[tuple[str, str, str, pd.DataFrame
 
 def _errorbars(axes: Axes, curve: pd.DataFrame, column: str, color: str, label: str,
                scale: float = 1.0) -> None:
-    value = curve[column] * scale
-    below = (value - curve[f"{column}_low"] * scale).fillna(0).clip(lower=0)
-    above = (curve[f"{column}_high"] * scale - value).fillna(0).clip(lower=0)
-    axes.errorbar(curve["devices"], value, yerr=[below, above], color=color,
-                  marker="o", capsize=4, label=label)
+    """The curve's line; its reliable points with error bars, its unreliable ones as
+    hollow grey markers without (their intervals would claim a precision they lack)."""
+    axes.plot(curve["devices"], curve[column] * scale, color=color, label=label)
+    reliable = curve["reliable"].astype(bool)
+    steady = curve[reliable]
+    value = steady[column] * scale
+    below = (value - steady[f"{column}_low"] * scale).fillna(0).clip(lower=0)
+    above = (steady[f"{column}_high"] * scale - value).fillna(0).clip(lower=0)
+    axes.errorbar(steady["devices"], value, yerr=[below, above], color=color,
+                  marker="o", capsize=4, linestyle="none")
+    shaky = curve[~reliable]
+    if not shaky.empty:
+        first = UNRELIABLE_LABEL not in axes.get_legend_handles_labels()[1]
+        axes.plot(shaky["devices"], shaky[column] * scale, linestyle="none", marker="o",
+                  markerfacecolor="white", markeredgecolor="grey", color="grey",
+                  label=UNRELIABLE_LABEL if first else "_nolegend_")
 
 
 def _style(axes: Axes, title: str, ylabel: str, ticks: list[int]) -> None:

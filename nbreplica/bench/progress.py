@@ -1,19 +1,22 @@
-"""Progress of a sweep: which point runs now and how long the rest should take."""
+"""Progress of a sweep: a tqdm bar naming the point measured now and how long the
+rest should take (``tqdm.auto``: a widget in a notebook kernel, a text bar elsewhere).
+"""
 
 from __future__ import annotations
 
-import sys
-import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol, TextIO, runtime_checkable
+from typing import Protocol, TextIO, runtime_checkable
 
-if TYPE_CHECKING:
-    from nbreplica.bench.measure import Point
+from tqdm.auto import tqdm
+
+# The bar's own time-left estimate assumes every point takes as long as the average
+# one; :class:`TimeLeft`'s, shown in the postfix, knows that points differ by kind.
+_BAR_FORMAT = "{desc}: {n_fmt}/{total_fmt} |{bar}| [{elapsed}{postfix}]"
 
 
 @runtime_checkable
 class Progress(Protocol):
-    """What a sweep reports while it runs (a widget, a text line, or nothing)."""
+    """What a sweep reports while it runs (a progress bar, or nothing)."""
 
     def start(self, total: int, title: str) -> None:
         """The sweep will measure ``total`` points."""
@@ -26,6 +29,16 @@ class Progress(Protocol):
         ``"failed"`` and ``message`` says so in words."""
 
 
+class PointKind(Protocol):
+    """What :class:`TimeLeft` reads of a sweep point."""
+
+    @property
+    def strategy(self) -> str: ...
+
+    @property
+    def devices(self) -> Sequence[object]: ...
+
+
 class TimeLeft:
     """How long the rest of a sweep should take, from how long the points measured so
     far took: each remaining point is expected to take as long as the last point of
@@ -35,11 +48,11 @@ class TimeLeft:
     def __init__(self) -> None:
         self._durations: dict[tuple[str, int], float] = {}
 
-    def add(self, point: Point, seconds: float) -> None:
+    def add(self, point: PointKind, seconds: float) -> None:
         """``point`` took ``seconds`` to measure."""
         self._durations[_kind(point)] = seconds
 
-    def estimate(self, remaining: Sequence[Point]) -> float | None:
+    def estimate(self, remaining: Sequence[PointKind]) -> float | None:
         """Seconds the ``remaining`` points should take; ``None`` before any point
         has been measured."""
         if not self._durations:
@@ -48,63 +61,39 @@ class TimeLeft:
         return sum(self._durations.get(_kind(point), typical) for point in remaining)
 
 
-def _kind(point: Point) -> tuple[str, int]:
+def _kind(point: PointKind) -> tuple[str, int]:
     return point.strategy, len(point.devices)
 
 
-def format_duration(seconds: float | None) -> str:
-    """``"1:05"`` for 65 s (``"h:mm:ss"`` past an hour); ``"?"`` when unknown."""
-    if seconds is None:
-        return "?"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+def status(current: str, seconds_left: float | None) -> str:
+    """The bar's label: the point measured now and the time left, e.g.
+    ``"split on 2 devices, repeat 1 · about 01:15 left"``."""
+    left = ("estimating time left" if seconds_left is None
+            else f"about {tqdm.format_interval(seconds_left)} left")
+    return f"{current} · {left}"
 
 
-def status_line(done: int, total: int, current: str, seconds_left: float | None) -> str:
-    """The one-line status both the text and the widget progress show."""
-    left = "estimating time left" if seconds_left is None else (
-        f"about {format_duration(seconds_left)} left"
-    )
-    return f"[{done}/{total}] {current} · {left}"
+class BarProgress:
+    """A ``tqdm.auto`` bar: an ipywidgets bar in a notebook kernel, a text bar on
+    ``file`` (default: stderr) elsewhere."""
 
-
-class TextProgress:
-    """A status line on a terminal (rewritten in place) or a log (one line per point)."""
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self._total = 0
-        self._started = 0.0
-        self._width = 0
+    def __init__(self, file: TextIO | None = None) -> None:
+        self.file = file
+        self.bar: tqdm | None = None
 
     def start(self, total: int, title: str) -> None:
-        self._total = total
-        self._started = time.monotonic()
-        self._write_line(f"{title}: {total} points")
+        self.bar = tqdm(total=total, desc=title, unit="point", file=self.file,
+                        bar_format=_BAR_FORMAT)
 
     def update(self, done: int, current: str, seconds_left: float | None) -> None:
-        line = status_line(done, self._total, current, seconds_left)
-        if self._interactive():
-            self.stream.write("\r" + line.ljust(self._width))
-            self._width = len(line)
-            self.stream.flush()
-        else:
-            self._write_line(line)
+        self.bar.n = done
+        self.bar.set_postfix_str(status(current, seconds_left))  # redraws the bar
 
     def finish(self, message: str, outcome: str) -> None:
-        elapsed = format_duration(time.monotonic() - self._started)
-        if self._interactive() and self._width:
-            self.stream.write("\r" + " " * self._width + "\r")
-        self._width = 0
-        self._write_line(f"{message} in {elapsed}")
-
-    def _interactive(self) -> bool:
-        return bool(getattr(self.stream, "isatty", lambda: False)())
-
-    def _write_line(self, line: str) -> None:
-        self.stream.write(line + "\n")
-        self.stream.flush()
+        if outcome == "completed":
+            self.bar.n = self.bar.total
+        self.bar.set_postfix_str(message, refresh=False)
+        self.bar.close()  # draws the bar a last time; in a notebook, red if cut short
 
 
 class NoProgress:
@@ -121,14 +110,12 @@ class NoProgress:
 
 
 def make_progress(progress: bool | Progress | None) -> Progress:
-    """The reporter for ``sweep(progress=...)``: a widget inside a notebook kernel,
-    else a text line on stderr; ``False`` reports nothing."""
+    """The reporter for ``sweep(progress=...)``: ``None`` or ``True`` a
+    :class:`BarProgress`, ``False`` nothing, or a custom :class:`Progress` as is."""
     if progress is False:
         return NoProgress()
     if progress is None or progress is True:
-        from nbreplica.notebook.progress import WidgetProgress, in_notebook_kernel
-
-        return WidgetProgress() if in_notebook_kernel() else TextProgress()
+        return BarProgress()
     if not isinstance(progress, Progress):
         raise TypeError(
             "progress must be True, False, None or an object with start, update and "

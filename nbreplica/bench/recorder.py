@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from nbreplica.bench.measure import BASELINE, Measurement, Point
+from nbreplica.bench.measure import Measurement, Point
 from nbreplica.bench.result import SweepResult
 from nbreplica.bench.store import SAMPLE_COLUMNS, ResultsStore, RunRecord
+from nbreplica.bench.strategies import BASELINE
 
 
 class Recorder:
@@ -86,6 +87,7 @@ class Recorder:
             samples_per_s=measurement.samples_per_s,
             step_time_p50_s=measurement.step_time_p50_s,
             step_time_p90_s=measurement.step_time_p90_s,
+            step_time_sd_s=measurement.step_time_sd_s,
             speedup=speedup,
             efficiency=speedup / count,
             peak_memory_bytes=max(measurement.peak_memory_bytes.values(), default=None),

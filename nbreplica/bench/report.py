@@ -6,14 +6,35 @@ from __future__ import annotations
 import base64
 import html
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from nbreplica.bench import plots, tables
+import pandas as pd
+from matplotlib.figure import Figure
 
-if TYPE_CHECKING:
-    from nbreplica.bench.result import SweepResult
+from nbreplica.bench.plots import EMULATED_NOTE, figure_png, has_device_counters
+from nbreplica.bench.tables import as_html, as_text, html_table
 
 _NOTE_STYLE = "color: #a02020"
+
+
+class SweepResult(Protocol):
+    """What a report reads of a sweep (:class:`nbreplica.SweepResult` has it all);
+    defined here so that reports need not import the result they describe."""
+
+    name: str
+    sweep_id: str
+    results_path: Path
+    planned_points: int
+    interrupted: bool
+    confidence: float
+    runs: pd.DataFrame
+    samples: pd.DataFrame
+    frame: pd.DataFrame
+    scaling: pd.DataFrame
+
+    def plot(self) -> Figure: ...
+
+    def plot_utilization(self) -> Figure: ...
 
 
 def heading(result: SweepResult) -> str:
@@ -27,8 +48,9 @@ def heading(result: SweepResult) -> str:
 def summary_text(result: SweepResult) -> str:
     """The heading, the emulated-devices note (if so), the summary table and the
     recommendations, as plain text (a terminal's display of a sweep)."""
-    note = [plots.EMULATED_NOTE] if _emulated(result) else []
-    return "\n".join([heading(result), *note, tables.as_text(result.frame, result.scaling)])
+    note = [EMULATED_NOTE] if _emulated(result) else []
+    return "\n".join([heading(result), *note,
+                      as_text(result.frame, result.scaling, result.confidence)])
 
 
 def summary_html(result: SweepResult) -> str:
@@ -36,7 +58,7 @@ def summary_html(result: SweepResult) -> str:
     return "".join([
         f"<div class='nbreplica-sweep'><p><b>{html.escape(heading(result))}</b></p>",
         *_emulated_note(result),
-        tables.as_html(result.frame, result.scaling),
+        as_html(result.frame, result.scaling, result.confidence),
         "</div>",
     ])
 
@@ -48,7 +70,7 @@ def _emulated(result: SweepResult) -> bool:
 def _emulated_note(result: SweepResult) -> list[str]:
     if not _emulated(result):
         return []
-    return [f'<p style="{_NOTE_STYLE}">{html.escape(plots.EMULATED_NOTE)}</p>']
+    return [f'<p style="{_NOTE_STYLE}">{html.escape(EMULATED_NOTE)}</p>']
 
 
 def save(result: SweepResult, directory: Path) -> dict[str, Path]:
@@ -57,9 +79,9 @@ def save(result: SweepResult, directory: Path) -> dict[str, Path]:
     paths = {"summary": directory / "summary.csv", "runs": directory / "runs.csv"}
     result.frame.to_csv(paths["summary"], index=False)
     result.runs.to_csv(paths["runs"], index=False)
-    images = {"scaling": plots.figure_png(result.plot())}
-    if plots.has_device_counters(result.samples):
-        images["utilization"] = plots.figure_png(result.plot_utilization())
+    images = {"scaling": figure_png(result.plot())}
+    if has_device_counters(result.samples):
+        images["utilization"] = figure_png(result.plot_utilization())
     for key, data in images.items():
         paths[key] = directory / f"{key}.png"
         paths[key].write_bytes(data)
@@ -102,16 +124,18 @@ def render_html(result: SweepResult, images: dict[str, bytes]) -> str:
         parts += ["<h2>Scaling</h2>", _image(images["scaling"], "Scaling figure")]
     parts += [
         "<h2>Summary</h2>",
-        f"<p>Medians across repeats; intervals at {result.confidence:.0%} confidence "
-        "(Student-t on the log scale). Strategy <code>single</code> is the plain model "
-        "on one device, the baseline of every speedup.</p>",
-        tables.html_table(result.frame),
+        "<p>Medians across repeats with their order-statistic intervals. Strategy "
+        "<code>single</code> is the plain model on one device, the baseline of every "
+        "speedup. A figure marked unreliable is shown without an interval; its row says "
+        "why and how many timed steps per repeat would do. Every column is in "
+        "<code>summary.csv</code>.</p>",
+        as_html(result.frame, result.scaling, result.confidence),
         "<h2>Fitted scaling law</h2>",
-        tables.html_table(result.scaling),
+        html_table(result.scaling),
     ]
     if "utilization" in images:
         parts += ["<h2>Devices</h2>", _image(images["utilization"], "Device utilization")]
-    parts += ["<h2>Every run</h2>", tables.html_table(runs), "</body></html>"]
+    parts += ["<h2>Every run</h2>", html_table(runs), "</body></html>"]
     return "\n".join(parts)
 
 

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import pandas as pd
 from matplotlib.figure import Figure
 
-from nbreplica.bench import plots, report, stats, tables
+from nbreplica.bench.plots import scaling_figure, utilization_figure
+from nbreplica.bench.report import save as save_report
+from nbreplica.bench.report import summary_html, summary_text
+from nbreplica.bench.stats import scaling_table, summarize
+from nbreplica.bench.tables import as_text
 from nbreplica.bench.store import existing_store
 
-if TYPE_CHECKING:
-    from IPython.lib.pretty import PrettyPrinter
+
+class PrettyPrinter(Protocol):
+    """The part of IPython's ``PrettyPrinter`` that :meth:`SweepResult._repr_pretty_`
+    uses (bench does not import IPython)."""
+
+    def text(self, obj: str) -> None: ...
 
 
 class SweepResult:
@@ -23,11 +31,15 @@ class SweepResult:
         runs: one row per measured point (strategy, device count, repeat), exactly
             as stored in the results file.
         frame: one row per (strategy, device count): medians across repeats with
-            confidence intervals (see :func:`nbreplica.bench.stats.median_interval`),
-            speedup, efficiency and the environment. Strategy ``"single"`` is the
-            plain model on one device, the baseline of every speedup.
+            their intervals and coverage (see
+            :func:`nbreplica.bench.stats.median_interval`), speedup, efficiency,
+            whether the figures are reliable (``reliable``, ``unreliable_reason``,
+            ``steps_needed``: see :mod:`nbreplica.bench.reliability`) and the
+            environment. Strategy ``"single"`` is the plain model on one device, the
+            baseline of every speedup.
         scaling: per strategy, the fitted serial fraction (Amdahl for strong scaling,
-            Gustafson for weak), predicted speedups, and the recommended device count.
+            Gustafson for weak), predicted speedups, and the recommended device count;
+            not fitted (NaN, and the reason said) when a point behind it is unreliable.
         samples: device samples taken during the sweep (time in seconds since it
             started, device, metric, value); empty for devices without counters.
         name, sweep_id: how the sweep is found again with :meth:`load` or
@@ -36,8 +48,9 @@ class SweepResult:
         interrupted: the sweep was stopped before measuring every planned point.
 
     In a notebook a result shows as its summary table (medians with intervals,
-    efficiency, step times) and each strategy's recommended device count; its
-    figures show with :meth:`plot` and :meth:`plot_utilization`.
+    efficiency, step times, unreliable figures marked with the reason) and each
+    strategy's recommended device count; its figures show with :meth:`plot` and
+    :meth:`plot_utilization`.
     """
 
     def __init__(
@@ -62,8 +75,8 @@ class SweepResult:
         self.interrupted = interrupted
         self.confidence = confidence
         self.efficiency_threshold = efficiency_threshold
-        self.frame = stats.summarize(runs, confidence)
-        self.scaling = stats.scaling_table(self.frame, efficiency_threshold)
+        self.frame = summarize(runs, confidence)
+        self.scaling = scaling_table(self.frame, efficiency_threshold)
 
     @classmethod
     def load(
@@ -105,16 +118,18 @@ class SweepResult:
         )
 
     @property
-    def recommended_devices(self) -> dict[str, int]:
-        """Per strategy, the largest device count whose efficiency meets the threshold."""
-        return dict(zip(self.scaling["strategy"], self.scaling["recommended_devices"]))
+    def recommended_devices(self) -> dict[str, int | None]:
+        """Per strategy, the largest device count whose efficiency meets the threshold;
+        ``None`` where the strategy's points are unreliable (see :attr:`scaling`)."""
+        return {strategy: None if pd.isna(count) else int(count)
+                for strategy, count in zip(self.scaling["strategy"],
+                                           self.scaling["recommended_devices"])}
 
     def plot(self) -> Figure:
         """Speedup (with the ideal line and the fitted law), efficiency and throughput
-        against the device count, with confidence intervals as error bars."""
-        return plots.scaling_figure(
-            self.frame, confidence=self.confidence, threshold=self.efficiency_threshold
-        )
+        against the device count, with the intervals as error bars; unreliable
+        points hollow and grey, without error bars, and said why below."""
+        return scaling_figure(self.frame, threshold=self.efficiency_threshold)
 
     def plot_utilization(self) -> Figure:
         """Each device's utilization and memory over the sweep's time.
@@ -122,11 +137,11 @@ class SweepResult:
         Raises:
             ValueError: no device reported any counter (emulated devices have none).
         """
-        return plots.utilization_figure(self.samples, self.frame)
+        return utilization_figure(self.samples, self.frame)
 
     def table(self) -> str:
         """The summary as a fixed-width text table (what the command line prints)."""
-        return tables.as_text(self.frame, self.scaling)
+        return as_text(self.frame, self.scaling, self.confidence)
 
     def save(self, directory: str | os.PathLike[str]) -> dict[str, Path]:
         """Write the report to ``directory`` (created if needed) and return the paths.
@@ -136,7 +151,7 @@ class SweepResult:
         sampled) and ``report.html``, a self-contained page with the figures
         embedded, the tables and the environment.
         """
-        return report.save(self, Path(directory))
+        return save_report(self, Path(directory))
 
     def __repr__(self) -> str:
         done = len(self.runs)
@@ -146,11 +161,11 @@ class SweepResult:
     def _repr_pretty_(self, printer: PrettyPrinter, cycle: bool) -> None:
         """IPython's text display: the sweep's name and results file, the note on
         emulated devices (if any), then :meth:`table`."""
-        printer.text(report.summary_text(self))
+        printer.text(summary_text(self))
 
     def _repr_html_(self) -> str:
         """A notebook's display: the text display's content as HTML, escaped."""
-        return report.summary_html(self)
+        return summary_html(self)
 
 
 class SweepInterrupted(KeyboardInterrupt):

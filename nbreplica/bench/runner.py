@@ -12,18 +12,12 @@ import tensorflow as tf
 
 from nbreplica.accelerators import Accelerator, pick_devices
 from nbreplica.bench.data import SweepData
-from nbreplica.bench.measure import (
-    BASELINE,
-    STRATEGIES,
-    ModelFn,
-    Point,
-    PointSettings,
-    measure_point,
-)
+from nbreplica.bench.measure import ModelFn, Point, PointSettings, measure_point
 from nbreplica.bench.progress import Progress, TimeLeft, make_progress
 from nbreplica.bench.recorder import Recorder
 from nbreplica.bench.result import SweepInterrupted, SweepResult
 from nbreplica.bench.store import ResultsStore
+from nbreplica.bench.strategies import BASELINE, STRATEGIES
 from nbreplica.selection import selected_devices
 
 SCALINGS = ("strong", "weak")
@@ -76,16 +70,21 @@ def sweep(
         scaling: ``"strong"`` or ``"weak"``.
         strategy: ``"split"`` (:func:`nbreplica.replicate`), ``"mirrored"``
             (``tf.distribute.MirroredStrategy`` over the same devices), or both.
-        repeats: how many times each point is measured (>= 2 for intervals).
+        repeats: how many times each point is measured (>= 2 for intervals; fewer
+            than 3 mark the figures unreliable).
         steps: measured steps per point, after ``warmup_steps`` unmeasured ones
             (the first of which includes tracing, reported as ``first_step_s``).
+            Too few for the step times' spread mark the figures unreliable, and the
+            summary's ``steps_needed`` says how many would do.
         name: a name to find the sweep by; defaults to
             ``"<model name>-<scaling>-b<batch_size>"``.
         results_path: the results file; defaults to ``$NBREPLICA_RESULTS`` or
             ``~/.nbreplica/results.sqlite``.
         efficiency_threshold: the recommended device count is the largest whose
             median efficiency is at least this.
-        confidence: level of the intervals (log-scale Student-t across repeats).
+        confidence: the coverage the intervals aim at (order statistics across
+            repeats; with few repeats the coverage reached is lower, and reported),
+            also the level of the step-count estimate behind unreliable figures.
         sample_interval: seconds between device samples (memory, utilization).
         replicate_options: keyword arguments for ``replicate`` (``cpu_merge``,
             ``cpu_relocation``).
@@ -94,8 +93,9 @@ def sweep(
             collective all-reduce, cannot serve strategies over different device
             counts in one process (their collective groups collide), so do not pass
             it here.
-        progress: ``None``/``True`` shows a progress bar (a widget in a notebook, a
-            text line elsewhere), ``False`` nothing; or a custom ``Progress``.
+        progress: ``None``/``True`` shows a tqdm progress bar (a widget in a
+            notebook, a text bar elsewhere) with the current point and the time
+            left, ``False`` nothing; or a custom ``Progress``.
 
     Returns:
         A :class:`SweepResult`.

@@ -1,16 +1,21 @@
-"""Statistics of a sweep: intervals across repeats, scaling-law fits, recommendations.
+"""Statistics of a sweep: intervals across repeats, reliability, scaling-law fits,
+recommendations.
 
-Pure NumPy/pandas; nothing here knows about TensorFlow or devices.
+NumPy, pandas and SciPy; nothing here knows about TensorFlow or devices.
 
-Intervals. A sweep repeats each point a few times (3 by default), so every interval
-here is built for small samples: a Student-t interval on the *logarithm* of the
-per-repeat values. Timing noise is multiplicative and right-skewed, which the log
-scale absorbs; under log-normal noise ``exp(mean(log x))`` is the population median,
-so the interval is a confidence interval for the median, and the t quantile (4.30 for
-3 repeats) keeps it honest about how little 3 values say. The point estimate shown is
-the sample median; in the rare case that one outlying repeat pulls the geometric mean
-far enough that the median falls outside the t interval, the interval is widened to
-include it (only ever wider, so never less than the stated confidence).
+Intervals. A sweep repeats each point a few times (3 by default), and timing noise is
+skewed and prone to outliers (a repeat that meets a busy machine). The interval of a
+median here is therefore the distribution-free order-statistic interval
+``[x(k), x(n - k + 1)]`` of the sorted repeats: whatever the noise's distribution, it
+holds the population median with probability ``1 - 2 P(Binomial(n, 1/2) < k)``, known
+exactly for every ``n`` (:func:`median_interval`). With 3 repeats the best it can do is
+the range, at 75%; 95% takes 6 repeats. The coverage actually reached is reported
+with every interval rather than claiming the level asked for. A Student-t interval
+would need normal (or log-normal) noise, which 3 values cannot check, and a bootstrap
+cannot resample 3 values into more than the range either.
+
+Reliability (which figures to read as figures, and how many steps would do) follows
+the rules of :mod:`nbreplica.bench.reliability`.
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import stats as distributions
+
+from nbreplica.bench.reliability import DISAGREE_REASON, MIN_REPEATS, assess
+from nbreplica.bench.strategies import BASELINE
 
 #: Scaling laws fitted to the measured speedups: strong scaling (fixed global batch)
 #: follows Amdahl, weak scaling (fixed per-device batch) follows Gustafson.
@@ -29,99 +38,46 @@ SCALING_LAWS = {"strong": "amdahl", "weak": "gustafson"}
 
 @dataclass(frozen=True)
 class Interval:
-    """A median with the bounds of its confidence interval (NaN when not estimable)."""
+    """A median with the bounds of its interval and the probability that the interval
+    holds the population median (all NaN where not estimable)."""
 
     median: float
     low: float
     high: float
+    coverage: float = math.nan
 
 
-def t_quantile(p: float, df: float) -> float:
-    """The ``p`` quantile of Student's t distribution with ``df`` degrees of freedom."""
-    if not 0.0 < p < 1.0:
-        raise ValueError(f"p must lie strictly between 0 and 1. Received: p={p!r}")
-    if not df > 0:
-        raise ValueError(f"df must be positive. Received: df={df!r}")
-    if p < 0.5:
-        return -t_quantile(1.0 - p, df)
-    low, high = 0.0, 1.0
-    while _t_cdf(high, df) < p:
-        high *= 2.0
-    for _ in range(200):  # bisection: the CDF is monotone, 200 halvings is exact enough
-        mid = 0.5 * (low + high)
-        if _t_cdf(mid, df) < p:
-            low = mid
-        else:
-            high = mid
-    return 0.5 * (low + high)
+def coverage(n: int, k: int) -> float:
+    """Probability that ``[x(k), x(n - k + 1)]`` of ``n`` sorted values (1-based)
+    holds the median of the distribution they were drawn from (any continuous one)."""
+    return float(1.0 - 2.0 * distributions.binom.cdf(k - 1, n, 0.5))
 
 
-def _t_cdf(t: float, df: float) -> float:
-    tail = 0.5 * _regularized_beta(df / (df + t * t), df / 2.0, 0.5)
-    return 1.0 - tail if t >= 0 else tail
-
-
-def _regularized_beta(x: float, a: float, b: float) -> float:
-    """I_x(a, b) by its continued fraction (modified Lentz), as in Numerical Recipes."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = (
-        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-        + a * math.log(x) + b * math.log1p(-x)
-    )
-    if x > (a + 1.0) / (a + b + 2.0):  # the fraction converges fast only below this
-        return 1.0 - _regularized_beta(1.0 - x, b, a)
-    tiny = 1e-300
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    fraction = d
-    for m in range(1, 500):
-        for numerator in (
-            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
-        ):
-            d = 1.0 + numerator * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + numerator / c
-            c = c if abs(c) > tiny else tiny
-            fraction *= c * d
-        if abs(c * d - 1.0) < 1e-15:
-            break
-    return math.exp(log_front) * fraction / a
+def repeats_for(confidence: float) -> int:
+    """The fewest repeats whose range holds the median with probability
+    ``confidence``: ``1 - 2 / 2**n >= confidence``."""
+    return max(2, math.ceil(math.log2(2.0 / (1.0 - confidence)) - 1e-12))
 
 
 def median_interval(values: Iterable[float], confidence: float = 0.95) -> Interval:
-    """The median of positive ``values`` and its log-scale Student-t interval.
+    """The median of ``values`` and its order-statistic interval (module docstring).
 
-    See the module docstring for the method. With fewer than two finite values the
-    bounds are NaN: one repeat says nothing about run-to-run spread.
-
-    Raises:
-        ValueError: a value is zero or negative (rates and ratios never are).
+    The interval is the narrowest ``[x(k), x(n - k + 1)]`` whose coverage reaches
+    ``confidence``; with too few values for that, the range ``[min, max]``, whose
+    lower coverage is reported in :attr:`Interval.coverage`. NaN values are ignored;
+    with fewer than two values the bounds and coverage are NaN.
     """
-    array = np.asarray(list(values), dtype=float)
+    array = np.sort(np.asarray(list(values), dtype=float))
     array = array[np.isfinite(array)]
     if array.size == 0:
         return Interval(math.nan, math.nan, math.nan)
-    if np.any(array <= 0):
-        raise ValueError(
-            f"Intervals are computed on the log scale and need positive values. "
-            f"Received: values={array.tolist()!r}"
-        )
     median = float(np.median(array))
     if array.size < 2:
         return Interval(median, math.nan, math.nan)
-    logs = np.log(array)
-    half = t_quantile(0.5 + confidence / 2.0, array.size - 1) * logs.std(ddof=1)
-    half /= math.sqrt(array.size)
-    center = logs.mean()
-    return Interval(
-        median,
-        min(math.exp(center - half), median),
-        max(math.exp(center + half), median),
-    )
+    n = array.size
+    reaching = [k for k in range(1, n // 2 + 1) if coverage(n, k) >= confidence]
+    k = max(reaching, default=1)
+    return Interval(median, float(array[k - 1]), float(array[n - k]), coverage(n, k))
 
 
 def fit_serial_fraction(
@@ -179,10 +135,11 @@ def _law(scaling: str) -> str:
 
 
 SUMMARY_COLUMNS = [
-    "sweep_id", "sweep_name", "model", "strategy", "devices", "repeats",
+    "sweep_id", "sweep_name", "model", "strategy", "devices", "repeats", "timed_steps",
     "samples_per_s", "samples_per_s_low", "samples_per_s_high",
     "speedup", "speedup_low", "speedup_high",
-    "efficiency", "efficiency_low", "efficiency_high",
+    "efficiency", "efficiency_low", "efficiency_high", "interval_coverage",
+    "reliable", "unreliable_reason", "steps_needed", "step_time_cv",
     "step_time_p50_s", "step_time_p90_s", "first_step_s",
     "peak_memory_bytes", "mean_utilization",
     "scaling", "global_batch_size", "per_device_batch_size", "params",
@@ -203,9 +160,13 @@ _CONSTANT_COLUMNS = (
 def summarize(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """One row per (sweep, strategy, device count) from per-repeat ``runs``.
 
-    Medians across repeats with their ``confidence`` intervals (``*_low``/``*_high``,
-    method in the module docstring) for samples/s and speedup; efficiency is
-    ``speedup / devices`` with its interval scaled alike. Step-time percentiles and
+    Medians across repeats with their intervals (``*_low``/``*_high``, method in the
+    module docstring; ``interval_coverage`` is the probability they hold the median)
+    for samples/s and speedup; efficiency is ``speedup / devices`` with its interval
+    scaled alike. ``reliable``, ``unreliable_reason`` and ``steps_needed`` (timed
+    steps per repeat that would do) follow :mod:`nbreplica.bench.reliability`;
+    ``timed_steps`` is the fewest of any repeat and ``step_time_cv`` the step times'
+    coefficient of variation pooled over repeats. Step-time percentiles and
     first-step time are medians of the per-repeat values; peak memory is the maximum
     and utilization the mean over repeats.
     """
@@ -215,10 +176,13 @@ def summarize(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     ):
         throughput = median_interval(group["samples_per_s"], confidence)
         speedup = median_interval(group["speedup"], confidence)
+        cv = _pooled_step_time_cv(group)
+        fewest_steps = group["steps"].min()  # unknown (NaN) only in damaged files
         row = {"sweep_id": sweep_id, "strategy": strategy, "devices": int(devices)}
         row.update({column: group[column].iloc[0] for column in _CONSTANT_COLUMNS})
         row.update(
             repeats=len(group),
+            timed_steps=int(fewest_steps) if pd.notna(fewest_steps) else 0,
             samples_per_s=throughput.median,
             samples_per_s_low=throughput.low,
             samples_per_s_high=throughput.high,
@@ -228,6 +192,8 @@ def summarize(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
             efficiency=speedup.median / devices,
             efficiency_low=speedup.low / devices,
             efficiency_high=speedup.high / devices,
+            interval_coverage=throughput.coverage,
+            step_time_cv=cv,
             step_time_p50_s=group["step_time_p50_s"].median(),
             step_time_p90_s=group["step_time_p90_s"].median(),
             first_step_s=group["first_step_s"].median(),
@@ -235,8 +201,42 @@ def summarize(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
             mean_utilization=group["mean_utilization"].mean(),
             timestamp=group["timestamp"].max(),
         )
+        row["assessment"] = assess(
+            timed_steps=row["timed_steps"], step_time_cv=cv, repeats=len(group),
+            relative_widths=[_relative_width(throughput), _relative_width(speedup)],
+            confidence=confidence,
+        )
         rows.append(row)
+    _account_for_baselines(rows)
+    for row in rows:
+        assessment = row.pop("assessment")
+        row.update(reliable=assessment.reliable, unreliable_reason=assessment.reason,
+                   steps_needed=assessment.steps_needed)
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def _pooled_step_time_cv(group: pd.DataFrame) -> float:
+    """Root-mean-square of the repeats' step-time coefficients of variation (standard
+    deviation over the mean step time); NaN where no repeat recorded a spread."""
+    if "step_time_sd_s" not in group:
+        return math.nan  # runs from before the spread was recorded
+    mean_step_s = group["global_batch_size"] / group["samples_per_s"]
+    cvs = (group["step_time_sd_s"].astype(float) / mean_step_s).dropna()
+    return float(np.sqrt(np.mean(cvs**2))) if len(cvs) else math.nan
+
+
+def _relative_width(interval: Interval) -> float:
+    return (interval.high - interval.low) / interval.median
+
+
+def _account_for_baselines(rows: list[dict]) -> None:
+    """Mark every speedup whose sweep's one-device baseline is unreliable."""
+    baselines = {row["sweep_id"]: row["assessment"] for row in rows
+                 if row["strategy"] == BASELINE}
+    for row in rows:
+        baseline = baselines.get(row["sweep_id"])
+        if row["strategy"] != BASELINE and baseline is not None:
+            row["assessment"] = row["assessment"].with_unreliable_baseline(baseline)
 
 
 def scaling_table(
@@ -247,16 +247,20 @@ def scaling_table(
     """Per (sweep, strategy): fitted law, serial fraction, predictions, recommendation.
 
     The single-device baseline row (strategy ``"single"``) joins every strategy's
-    curve at one device.
+    curve at one device. A curve with an unreliable point is not fitted: its serial
+    fraction and predictions are NaN, its recommendation missing, ``reliable`` is
+    ``False`` and ``unreliable_reason`` says which points and why.
     """
     rows = []
-    baselines = summary[summary["strategy"] == "single"]
+    baselines = summary[summary["strategy"] == BASELINE]
     for (sweep_id, strategy), group in summary.groupby(["sweep_id", "strategy"], sort=False):
-        if strategy == "single":
+        if strategy == BASELINE:
             continue
         curve = pd.concat([baselines[baselines["sweep_id"] == sweep_id], group])
         scaling = str(group["scaling"].iloc[0])
-        fraction = fit_serial_fraction(curve["devices"], curve["speedup"], scaling)
+        reason = _unfitted_reason(curve)
+        fraction = (fit_serial_fraction(curve["devices"], curve["speedup"], scaling)
+                    if not reason else math.nan)
         row = {
             "sweep_id": sweep_id,
             "sweep_name": group["sweep_name"].iloc[0],
@@ -267,11 +271,33 @@ def scaling_table(
         for n in predict_at:
             row[f"predicted_speedup_{n}"] = predict_speedup(fraction, n, scaling)
         row["efficiency_threshold"] = threshold
-        row["recommended_devices"] = recommend_devices(
+        row["recommended_devices"] = None if reason else recommend_devices(
             curve["devices"], curve["efficiency"], threshold
         )
+        row.update(reliable=not reason, unreliable_reason=reason)
         rows.append(row)
     columns = ["sweep_id", "sweep_name", "strategy", "law", "serial_fraction",
                *(f"predicted_speedup_{n}" for n in predict_at),
-               "efficiency_threshold", "recommended_devices"]
-    return pd.DataFrame(rows, columns=columns)
+               "efficiency_threshold", "recommended_devices", "reliable",
+               "unreliable_reason"]
+    return pd.DataFrame(rows, columns=columns).astype({"recommended_devices": "Int64"})
+
+
+def _unfitted_reason(curve: pd.DataFrame) -> str:
+    """Why a curve's points cannot carry a fit, and what would: e.g. ``"3 of 3 points
+    unreliable: time ≥ 20 steps/repeat (now 2), run ≥ 3 repeats (now 2)"``; empty when
+    every point is reliable."""
+    unreliable = curve[~curve["reliable"].astype(bool)]
+    if unreliable.empty:
+        return ""
+    fixes = []
+    short = unreliable[unreliable["timed_steps"] < unreliable["steps_needed"]]
+    if not short.empty:
+        fixes.append(f"time ≥ {short['steps_needed'].max()} steps/repeat "
+                     f"(now {short['timed_steps'].min()})")
+    if (unreliable["repeats"] < MIN_REPEATS).any():
+        fixes.append(f"run ≥ {MIN_REPEATS} repeats "
+                     f"(now {unreliable['repeats'].min()})")
+    if unreliable["unreliable_reason"].str.contains(DISAGREE_REASON).any():
+        fixes.append(DISAGREE_REASON)
+    return f"{len(unreliable)} of {len(curve)} points unreliable: {', '.join(fixes)}"

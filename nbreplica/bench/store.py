@@ -21,7 +21,11 @@ _BUSY_TIMEOUT_S = 60.0
 
 @dataclasses.dataclass(frozen=True)
 class RunRecord:
-    """One measured point of a sweep: (strategy, device count, repeat)."""
+    """One measured point of a sweep: (strategy, device count, repeat).
+
+    ``steps`` counts the timed steps (after ``warmup_steps`` untimed ones): with
+    ``step_time_sd_s`` it tells how precise the point's throughput is.
+    """
 
     sweep_id: str
     sweep_name: str
@@ -39,6 +43,9 @@ class RunRecord:
     samples_per_s: float
     step_time_p50_s: float
     step_time_p90_s: float
+    step_time_sd_s: float | None
+    """Spread of the timed steps' durations; NULL with one timed step, and in files
+    written before it was recorded."""
     speedup: float
     efficiency: float
     peak_memory_bytes: float | None

@@ -1,5 +1,9 @@
 """A sweep's summary as a table: formatted cells and recommendations, rendered as
-fixed-width text (terminals) or HTML (notebooks, the saved report page)."""
+fixed-width text (terminals) or HTML (notebooks, the saved report page).
+
+A figure the summary marks unreliable is printed without its interval, marked
+``(unreliable)``, and its row says why and how many timed steps would do.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +11,27 @@ import html
 
 import pandas as pd
 
+from nbreplica.bench.stats import repeats_for
+
 NO_POINTS = "No point was measured."
+STABLE = "stable"
 _GIB = 1024**3
 
 
 def summary_cells(summary: pd.DataFrame) -> pd.DataFrame:
     """The columns of ``summary`` (:attr:`SweepResult.frame`) a reader needs, as text:
-    medians with their intervals in brackets, efficiency in percent, step times in ms
-    and peak memory in GiB; ``"n/a"`` where a device reported nothing."""
+    medians with their intervals in brackets (or marked unreliable), efficiency in
+    percent, step times in ms, peak memory in GiB (``"n/a"`` where a device reported
+    nothing), and each row's reliability."""
+    reliable = summary["reliable"].astype(bool)
     return pd.DataFrame({
         "strategy": summary["strategy"],
         "devices": summary["devices"],
-        "samples/s": [_with_interval(v, lo, hi, "{:,.0f}") for v, lo, hi in zip(
+        "samples/s": [_figure(v, lo, hi, ok, "{:,.0f}") for v, lo, hi, ok in zip(
             summary["samples_per_s"], summary["samples_per_s_low"],
-            summary["samples_per_s_high"])],
-        "speedup": [_with_interval(v, lo, hi, "{:.2f}") for v, lo, hi in zip(
-            summary["speedup"], summary["speedup_low"], summary["speedup_high"])],
+            summary["samples_per_s_high"], reliable)],
+        "speedup": [_figure(v, lo, hi, ok, "{:.2f}") for v, lo, hi, ok in zip(
+            summary["speedup"], summary["speedup_low"], summary["speedup_high"], reliable)],
         "efficiency": [f"{e:.0%}" for e in summary["efficiency"]],
         "step p50/p90 ms": [f"{p50 * 1e3:.1f}/{p90 * 1e3:.1f}" for p50, p90 in zip(
             summary["step_time_p50_s"], summary["step_time_p90_s"])],
@@ -30,14 +39,36 @@ def summary_cells(summary: pd.DataFrame) -> pd.DataFrame:
         "peak mem GiB": [_optional(m / _GIB if pd.notna(m) else None, "{:.2f}")
                          for m in summary["peak_memory_bytes"]],
         "util %": [_optional(u, "{:.0f}") for u in summary["mean_utilization"]],
+        "reliability": [STABLE if ok else f"unreliable: {reason}"
+                        for ok, reason in zip(reliable, summary["unreliable_reason"])],
     })
+
+
+def interval_note(summary: pd.DataFrame, confidence: float) -> str | None:
+    """What the bracketed intervals of ``summary`` mean: the probability that each
+    holds the true median, and how many repeats reach ``confidence`` when they fall
+    short; ``None`` when no interval is shown."""
+    shown = summary[summary["reliable"].astype(bool) & summary["interval_coverage"].notna()]
+    if shown.empty:
+        return None
+    reached = dict.fromkeys(zip(shown["repeats"], shown["interval_coverage"]))
+    levels = ", ".join(f"{level:.0%} ({repeats} repeats)" for repeats, level in reached)
+    note = ("[low–high]: interval of the median across repeats; it holds the true "
+            f"median with probability {levels}")
+    if min(level for _, level in reached) < confidence:
+        note += f"; {confidence:.0%} takes {repeats_for(confidence)} repeats"
+    return note
 
 
 def recommendations(scaling: pd.DataFrame) -> list[str]:
     """One line per strategy of ``scaling`` (:attr:`SweepResult.scaling`): its fitted
-    law, predicted speedups and recommended device count."""
+    law, predicted speedups and recommended device count, or why it was not fitted."""
     lines = []
     for row in scaling.itertuples(index=False):
+        if not row.reliable:
+            lines.append(f"{row.strategy}: {row.law} scaling law not fitted and no device "
+                         f"count recommended: {row.unreliable_reason}")
+            continue
         predictions = ", ".join(
             f"{column.rsplit('_', 1)[1]} devices {getattr(row, column):.2f}×"
             for column in scaling.columns if column.startswith("predicted_speedup_")
@@ -50,20 +81,33 @@ def recommendations(scaling: pd.DataFrame) -> list[str]:
     return lines
 
 
-def as_text(summary: pd.DataFrame, scaling: pd.DataFrame) -> str:
-    """The summary cells as fixed-width text, then the recommendations."""
+def _notes(summary: pd.DataFrame, scaling: pd.DataFrame, confidence: float) -> list[str]:
+    note = interval_note(summary, confidence)
+    return [*([note] if note else []), *recommendations(scaling)]
+
+
+def as_text(summary: pd.DataFrame, scaling: pd.DataFrame, confidence: float = 0.95) -> str:
+    """The summary cells as fixed-width text, then what the intervals mean and the
+    recommendations."""
     if summary.empty:
         return NO_POINTS
-    return "\n".join([summary_cells(summary).to_string(index=False),
-                      *recommendations(scaling)])
+    cells = summary_cells(summary)
+    # The reasons read best left-aligned, under a left-aligned heading.
+    width = max(len("reliability"), int(cells["reliability"].str.len().max()))
+    table = cells.to_string(
+        index=False, formatters={"reliability": lambda text: text.ljust(width)},
+        header=[*cells.columns[:-1], "reliability".ljust(width)],
+    )
+    return "\n".join([*(line.rstrip() for line in table.splitlines()),
+                      *_notes(summary, scaling, confidence)])
 
 
-def as_html(summary: pd.DataFrame, scaling: pd.DataFrame) -> str:
-    """The summary cells as an HTML table, then the recommendations; escaped."""
+def as_html(summary: pd.DataFrame, scaling: pd.DataFrame, confidence: float = 0.95) -> str:
+    """:func:`as_text` as HTML; escaped."""
     if summary.empty:
         return f"<p>{NO_POINTS}</p>"
     return html_table(summary_cells(summary)) + "".join(
-        f"<p>{html.escape(line)}</p>" for line in recommendations(scaling)
+        f"<p>{html.escape(line)}</p>" for line in _notes(summary, scaling, confidence)
     )
 
 
@@ -74,7 +118,9 @@ def html_table(frame: pd.DataFrame) -> str:
                          na_rep="n/a", border=0)
 
 
-def _with_interval(value: float, low: float, high: float, fmt: str) -> str:
+def _figure(value: float, low: float, high: float, reliable: bool, fmt: str) -> str:
+    if not reliable:
+        return f"{fmt.format(value)} (unreliable)"
     if pd.isna(low):
         return fmt.format(value)
     return f"{fmt.format(value)} [{fmt.format(low)}–{fmt.format(high)}]"

@@ -18,11 +18,12 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from nbreplica.accelerators import Accelerator
-from nbreplica.bench.measure import BASELINE, Measurement, Point
+from nbreplica.bench.measure import Measurement, Point
 from nbreplica.bench.progress import Progress, TimeLeft
 from nbreplica.bench.recorder import Recorder
 from nbreplica.bench.result import SweepResult
 from nbreplica.bench.store import ResultsStore
+from nbreplica.bench.strategies import BASELINE
 from nbreplica.notebook.cell_parallel import CellRun, run_parallel
 from nbreplica.notebook.training import TrainingStats
 
@@ -134,6 +135,7 @@ def _measurement(run: CellRun, stats: TrainingStats, origin: float) -> Measureme
         samples_per_s=stats.samples_per_s,
         step_time_p50_s=stats.step_time_p50_s,
         step_time_p90_s=stats.step_time_p90_s,
+        step_time_sd_s=stats.step_time_sd_s,
         samples=samples,
         peak_memory_bytes={u.device.index: u.peak_memory_bytes for u in run.usage or ()
                            if u.peak_memory_bytes is not None},

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 import nbreplica
 from nbreplica.cli import main
+from start_up_lines import start_up_lines_in
 
 
 def command(tmp_path, *extra: str) -> list[str]:
@@ -25,9 +26,8 @@ def command(tmp_path, *extra: str) -> list[str]:
 @pytest.fixture
 def environment():
     """The command's environment, without the test suite's emulation: --emulate does it."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    env.pop("NBREPLICA_EMULATE_GPUS", None)
-    return env
+    return {k: v for k, v in os.environ.items()
+            if k not in ("NBREPLICA_EMULATE_GPUS", "TF_CPP_MIN_LOG_LEVEL")}
 
 
 def test_sweep_command_writes_a_report(tmp_path, environment):
@@ -41,7 +41,8 @@ def test_sweep_command_writes_a_report(tmp_path, environment):
     assert f"Report: {out / 'report.html'}" in lines
     for name in ("report.html", "summary.csv", "runs.csv", "scaling.png"):
         assert (out / name).stat().st_size > 0
-    assert "[3/4] split on 2 devices, repeat 2" in done.stderr
+    assert "3/4 |" in done.stderr and "split on 2 devices, repeat 2 · about" in done.stderr
+    assert start_up_lines_in(done.stderr) == []
     stored = nbreplica.load_results("mlp-strong-b64", results_path=tmp_path / "results.sqlite")
     assert len(stored) == 4 and stored["emulated"].all()
 
@@ -51,9 +52,9 @@ def test_interrupted_command_keeps_and_reports_what_it_measured(tmp_path, enviro
                                env=environment, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
-    for line in process.stderr:  # one progress line per point (stderr is not a tty)
+    for line in process.stderr:  # each redraw of the bar ends in "\r", read as a line
         assert time.monotonic() < deadline
-        if line.startswith("[3/200]"):
+        if ": 3/200 |" in line:
             break
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
@@ -64,6 +65,20 @@ def test_interrupted_command_keeps_and_reports_what_it_measured(tmp_path, enviro
     assert "Interrupted:" in page
     stored = nbreplica.load_results(results_path=tmp_path / "results.sqlite")
     assert 3 <= len(stored) < 200
+
+
+def test_verbose_shows_tensorflows_start_up_lines(tmp_path, environment):
+    done = subprocess.run(command(tmp_path, "--repeats", "1", "--steps", "1", "--verbose"),
+                          env=environment, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert start_up_lines_in(done.stderr)
+
+
+def test_an_unknown_model_is_named_with_the_choices(tmp_path, capsys):
+    assert main(["sweep", "--model", "resnet", "--out", str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().err == (
+        "nbreplica sweep: error: there is no built-in model 'resnet'; choose one of "
+        "cnn, mlp. Received: --model='resnet'\n")
 
 
 def test_errors_are_reported_without_a_traceback(tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""A sweep inside a real Jupyter kernel: a progress widget, and figures that display."""
+"""A sweep inside a real Jupyter kernel: a tqdm progress widget, and figures that display."""
 
 from __future__ import annotations
 
@@ -35,6 +35,17 @@ def test_sweep_in_a_kernel_shows_a_progress_bar_and_its_figure(tmp_path):
     widgets = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in
                o.get("data", {})]
     assert len(widgets) == 1  # the progress bar, not a text line
-    assert not any(o.get("name") == "stderr" and "[1/" in o.get("text", "") for o in outputs)
+    assert not any(o.get("name") == "stderr" and "/2 |" in o.get("text", "") for o in outputs)
+    # tqdm.auto chose tqdm.notebook: a progress widget between two HTML labels, left
+    # full, with the sweep's title and how it ended.
+    state = notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]
+    models = state["state"].values()
+    bars = [m["state"] for m in models if m["model_name"] == "FloatProgressModel"]
+    assert [(bar["value"], bar["max"], bar["bar_style"]) for bar in bars] == [
+        (2, 2, "success")]
+    labels = [m["state"]["value"].replace("\u2007", " ")  # tqdm's figure spaces
+              for m in models if m["model_name"] == "HTMLModel"]
+    assert any(label.startswith("Sweep of 2 device counts: 2/2") for label in labels)
+    assert any("Measured 2 points" in label for label in labels)
     images = [o["data"]["image/png"] for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) == 1 and base64.b64decode(images[0]).startswith(PNG)

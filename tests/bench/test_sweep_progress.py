@@ -1,32 +1,26 @@
-"""Progress reporting: the terminal line and the notebook widget."""
+"""Progress reporting: the tqdm bar's label and time left, and the choice of reporter.
+
+The notebook widget is checked in a real kernel (test_sweep_notebook.py).
+"""
 
 from __future__ import annotations
 
 import io
 
 import pytest
+from tqdm.notebook import tqdm as widget_bar
+from tqdm.std import tqdm as text_bar
 
 from nbreplica.bench.measure import Point
 from nbreplica.bench.progress import (
+    BarProgress,
     NoProgress,
-    TextProgress,
     TimeLeft,
-    format_duration,
     make_progress,
+    status,
 )
-from nbreplica.notebook.progress import WidgetProgress, in_notebook_kernel
 
 from sweep_helpers import GPUS
-
-
-class Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-def test_durations():
-    assert [format_duration(s) for s in (None, 0, 65, 3725)] == ["?", "0:00", "1:05",
-                                                                 "1:02:05"]
 
 
 def test_time_left_from_the_points_measured_so_far():
@@ -44,52 +38,57 @@ def test_time_left_from_the_points_measured_so_far():
     assert time_left.estimate([]) == 0
 
 
-def test_text_progress_in_a_log():
+def test_status_names_the_point_and_the_time_left():
+    assert status("single on 1 device, repeat 1", None) == (
+        "single on 1 device, repeat 1 · estimating time left")
+    assert status("split on 2 devices, repeat 1", 75.0) == (
+        "split on 2 devices, repeat 1 · about 01:15 left")
+    assert status("x", 3725.0) == "x · about 1:02:05 left"
+
+
+def test_the_bar_on_a_terminal_shows_each_point_and_the_time_left():
     stream = io.StringIO()
-    progress = TextProgress(stream)
+    progress = BarProgress(stream)
     progress.start(4, "Sweep of 2 device counts")
+    # Outside a notebook kernel tqdm.auto picks the text bar, not the widget.
+    assert isinstance(progress.bar, text_bar) and not isinstance(progress.bar, widget_bar)
     progress.update(0, "single on 1 device, repeat 1", None)
     progress.update(1, "split on 2 devices, repeat 1", 75.0)
     progress.finish("Measured 4 points", "completed")
-    assert stream.getvalue().splitlines() == [
-        "Sweep of 2 device counts: 4 points",
-        "[0/4] single on 1 device, repeat 1 · estimating time left",
-        "[1/4] split on 2 devices, repeat 1 · about 1:15 left",
-        "Measured 4 points in 0:00",
-    ]
+    frames = [frame.rstrip() for frame in stream.getvalue().split("\r") if frame.strip()]
+    assert frames[1].startswith("Sweep of 2 device counts: 0/4 |")
+    assert frames[1].endswith(", single on 1 device, repeat 1 · estimating time left]")
+    assert frames[2].startswith("Sweep of 2 device counts: 1/4 |")
+    assert frames[2].endswith(", split on 2 devices, repeat 1 · about 01:15 left]")
+    assert frames[-1].startswith("Sweep of 2 device counts: 4/4 |")
+    assert frames[-1].endswith(", Measured 4 points]")
+    assert stream.getvalue().endswith("\n")
 
 
-def test_text_progress_on_a_terminal_rewrites_one_line():
-    stream = Terminal()
-    progress = TextProgress(stream)
-    progress.start(2, "Sweep")
-    progress.update(0, "a long description of the point", None)
-    progress.update(1, "short", 3.0)
-    progress.finish("Interrupted after 1 of 2 points", "interrupted")
-    output = stream.getvalue()
-    assert output.count("\n") == 2
-    assert "\r[1/2] short · about 0:03 left" in output
-    assert output.endswith("Interrupted after 1 of 2 points in 0:00\n")
-
-
-def test_widget_progress():
-    progress = WidgetProgress()
-    progress.start(6, "Sweep of 3 device counts")
-    assert (progress.bar.value, progress.bar.max) == (0, 6)
+def test_an_interrupted_bar_stays_where_it_stopped():
+    stream = io.StringIO()
+    progress = BarProgress(stream)
+    progress.start(6, "Sweep")
     progress.update(2, "split on 4 devices, repeat 1", 30.0)
-    assert progress.bar.value == 2
-    assert progress.label.value == "[2/6] split on 4 devices, repeat 1 · about 0:30 left"
     progress.finish("Interrupted after 2 of 6 points", "interrupted")
-    assert (progress.bar.value, progress.bar.bar_style) == (2, "warning")
-    progress.finish("Measured 6 points", "completed")
-    assert (progress.bar.value, progress.bar.bar_style) == (6, "success")
+    last = stream.getvalue().split("\r")[-1]
+    assert "Sweep: 2/6 |" in last and last.rstrip().endswith(
+        ", Interrupted after 2 of 6 points]")
 
 
 def test_choice_of_progress():
-    assert not in_notebook_kernel()
-    assert isinstance(make_progress(None), TextProgress)
+    assert isinstance(make_progress(None), BarProgress)
+    assert isinstance(make_progress(True), BarProgress)
     assert isinstance(make_progress(False), NoProgress)
     custom = NoProgress()
     assert make_progress(custom) is custom
     with pytest.raises(TypeError, match="Received: progress='bar'"):
         make_progress("bar")
+
+
+def test_a_silent_sweep_writes_nothing(capsys):
+    progress = make_progress(False)
+    progress.start(2, "Sweep")
+    progress.update(1, "split on 2 devices, repeat 1", 3.0)
+    progress.finish("Measured 2 points", "completed")
+    assert capsys.readouterr() == ("", "")

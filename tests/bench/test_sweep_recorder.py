@@ -20,7 +20,7 @@ def measurement(samples_per_s: float, *, memory: dict[int, float] | None = None,
                 utilization: dict[int, float] | None = None) -> Measurement:
     return Measurement(
         model_name="probe", params=42, first_step_s=0.5, samples_per_s=samples_per_s,
-        step_time_p50_s=0.010, step_time_p90_s=0.012,
+        step_time_p50_s=0.010, step_time_p90_s=0.012, step_time_sd_s=0.001,
         samples=pd.DataFrame({"time": [0.1, 0.2], "device": ["0", "1"],
                               "metric": ["utilization_gpu"] * 2, "value": [40.0, 60.0]}),
         peak_memory_bytes=memory or {}, mean_utilization=utilization or {},
@@ -48,6 +48,7 @@ def test_each_run_is_stored_against_its_repeats_baseline_with_its_own_steps(tmp_
     assert list(runs["efficiency"]) == [1.0, 0.75, 1.0, 1.0]
     assert list(runs["steps"]) == [10, 8, 10, 9]
     assert list(runs["warmup_steps"]) == [1, 2, 1, 1]
+    assert (runs["step_time_sd_s"] == 0.001).all()
     assert list(runs["per_device_batch_size"]) == [64, 32, 64, 32]
     assert (runs["sweep_name"] == "probe-strong-b64").all()
     assert (runs["sweep_id"] == recorder.sweep_id).all()
@@ -76,8 +77,11 @@ def test_the_result_holds_every_recorded_run(tmp_path):
     pd.testing.assert_frame_equal(result.runs, recorder.store.runs(), check_dtype=False)
     assert len(result.samples) == 4
     assert list(result.frame["speedup"]) == [1.0, 2.0]
-    assert result.recommended_devices == {"mirrored": 4}  # efficiency 50% >= 40%
     assert result.scaling["law"].tolist() == ["gustafson"]
+    # One repeat of 5 timed steps: the speedup is no finding to recommend from.
+    assert result.recommended_devices == {"mirrored": None}
+    assert result.scaling["unreliable_reason"].tolist() == [
+        "2 of 2 points unreliable: time ≥ 10 steps/repeat (now 5), run ≥ 3 repeats (now 1)"]
 
 
 def test_nothing_recorded_is_an_empty_result(tmp_path):

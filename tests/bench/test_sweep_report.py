@@ -13,15 +13,21 @@ from IPython.core.formatters import HTMLFormatter, PNGFormatter
 from IPython.lib.pretty import pretty
 
 import nbreplica
-from nbreplica.bench.plots import EMULATED_NOTE
+from nbreplica.bench.plots import EMULATED_NOTE, UNRELIABLE_LABEL
 from nbreplica.bench.result import SweepResult
 from nbreplica.bench.stats import summarize
 from nbreplica.bench.tables import recommendations
 
-from sweep_helpers import QUICK, tiny_data, tiny_model
+from sweep_helpers import QUICK, STEADY, stored_runs, tiny_data, tiny_model
 
 PNG = b"\x89PNG\r\n\x1a\n"
 EVIL = "<script>alert('x')</script>"
+
+
+def figure_text(figure) -> str:
+    """Every text the figure shows beside its axes, its title first (the declared
+    matplotlib minimum, 3.7, has no ``Figure.get_suptitle``)."""
+    return "\n".join(text.get_text() for text in figure.texts)
 
 
 def test_scaling_figure(side_by_side):
@@ -31,13 +37,13 @@ def test_scaling_figure(side_by_side):
         "Speedup vs 1 device", "devices", "speedup (×)")
     assert efficiency.get_ylabel() == "efficiency (%)"
     assert throughput.get_ylabel() == "samples / s"
-    title = figure.get_suptitle()
+    title = figure_text(figure)
     assert "tiny · global batch 32 (strong scaling) · split vs mirrored" in title
-    assert "95% confidence intervals" in title
+    assert "no error bars: no point is reliable" in title  # 3 timed steps per repeat
     assert EMULATED_NOTE in [text.get_text() for text in figure.texts]
     labels = speedup.get_legend_handles_labels()[1]
     assert labels[0] == "ideal (linear)"
-    assert {"split", "mirrored"} <= set(labels)
+    assert {"split", "mirrored", UNRELIABLE_LABEL} <= set(labels)
     ideal = speedup.get_lines()[0]
     assert list(ideal.get_xdata()) == pytest.approx(list(ideal.get_ydata()))
     # A notebook shows it as an image even where pyplot was never imported.
@@ -48,10 +54,75 @@ def test_text_table(side_by_side):
     table = side_by_side.table()
     header, *rows = table.splitlines()
     assert header.split()[:4] == ["strategy", "devices", "samples/s", "speedup"]
+    assert header.split()[-1] == "reliability"
     assert rows[0].split()[:2] == ["single", "1"]
-    assert "1.00 [1.00–1.00]" in rows[0]
-    assert any(line.startswith("split: amdahl serial fraction") for line in rows)
-    assert "recommended devices" in table
+    assert "1.00 (unreliable)" in rows[0] and "unreliable: 3 timed steps/repeat" in rows[0]
+    assert "[" not in table
+    assert rows[-2].startswith("split: amdahl scaling law not fitted and no device count "
+                               "recommended: 3 of 3 points unreliable: time ≥ ")
+
+
+def test_a_tiny_sweep_says_its_figures_are_unreliable(tmp_path):
+    x, y = tiny_data()
+    tiny = nbreplica.sweep(tiny_model, x, y, devices=(1, 2), batch_size=32, repeats=2,
+                           name="tiny", **{**QUICK, "steps": 2})
+    frame = tiny.frame
+    # Each reason may go on (repeats that disagree, a baseline that is unreliable).
+    reasons = [f"2 timed steps/repeat, time ≥ {needed}; 2 repeats, run ≥ 3"
+               for needed in frame["steps_needed"]]
+    table = tiny.table()
+    rows = table.splitlines()[1:3]
+    for row, reason, rate, speedup in zip(rows, reasons, frame["samples_per_s"],
+                                          frame["speedup"]):
+        assert f"{rate:,.0f} (unreliable)" in row and f"{speedup:.2f} (unreliable)" in row
+        assert f"unreliable: {reason}" in row
+    assert rows[1].endswith("; baseline unreliable")  # split's speedup divides by it
+    assert "[" not in table  # no interval is printed as if it were one
+    fit = ("split: amdahl scaling law not fitted and no device count recommended: 2 of 2 "
+           f"points unreliable: time ≥ {frame['steps_needed'].max()} steps/repeat (now 2), "
+           "run ≥ 3 repeats (now 2)")
+    assert table.splitlines()[3].startswith(fit) and len(table.splitlines()) == 4
+    for shown in (tiny._repr_html_(), tiny.save(tmp_path / "tiny")["report"].read_text()):
+        for reason in reasons:
+            assert f"<td>unreliable: {html.escape(reason)}" in shown
+        assert f"<p>{html.escape(fit)}" in shown
+        assert "–" not in shown  # no "low–high" interval anywhere
+    figure = tiny.plot()
+    notes = [text.get_text() for text in figure.texts]
+    for point, reason in zip(("single×1", "split×2"), reasons):
+        assert any(note.startswith(f"Unreliable ({point}): {reason}") for note in notes)
+    for axes in figure.axes:
+        assert all(len(bars.lines[0].get_xdata()) == 0 for bars in axes.containers)
+    hollow = [line for line in figure.axes[0].get_lines() if
+              line.get_label() == UNRELIABLE_LABEL]
+    assert len(hollow) == 1 and list(hollow[0].get_xdata()) == [1, 2]
+    assert hollow[0].get_markerfacecolor() == "white"
+    assert not any("fit" in line.get_label() for line in figure.axes[0].get_lines())
+
+
+def test_a_steady_sweep_shows_its_intervals_and_fit(tmp_path):
+    steady = SweepResult(stored_runs(STEADY, steps=50, step_cv=0.05), pd.DataFrame(
+        columns=["time", "device", "metric", "value"]), name="steady", sweep_id="s1",
+        results_path=tmp_path / "r.sqlite", planned_points=9)
+    table = steady.table()
+    assert "unreliable" not in table
+    rows = table.splitlines()
+    assert rows[3].split()[:6] == ["split", "4", "3,000", "[2,950–3,100]", "3.00",
+                                   "[2.98–3.07]"]  # 2950/990, 3100/1010
+    assert all(row.endswith("stable") for row in rows[1:4])
+    assert rows[4] == ("[low–high]: interval of the median across repeats; it holds the "
+                       "true median with probability 75% (3 repeats); 95% takes 6 repeats")
+    assert rows[5].startswith("split: amdahl serial fraction 0.")
+    assert rows[5].endswith("recommended devices 4 (efficiency >= 70%)")
+    assert "<td>3,000 [2,950–3,100]</td>" in steady._repr_html_()
+    figure = steady.plot()
+    assert "holding it with probability ≥ 75%" in figure_text(figure)
+    assert not any(text.get_text().startswith("Unreliable") for text in figure.texts)
+    speedup = figure.axes[0]
+    labels = speedup.get_legend_handles_labels()[1]
+    assert UNRELIABLE_LABEL not in labels and "split: amdahl fit" in labels[-1]
+    bars = [len(container.lines[0].get_xdata()) for container in speedup.containers]
+    assert bars == [3]
 
 
 def test_notebook_display_shows_the_summary_and_the_recommendations(side_by_side):
@@ -62,16 +133,16 @@ def test_notebook_display_shows_the_summary_and_the_recommendations(side_by_side
     assert f">{html.escape(EMULATED_NOTE)}</p>" in shown
     assert re.findall(r"<th>([^<]*)</th>", shown) == [
         "strategy", "devices", "samples/s", "speedup", "efficiency", "step p50/p90 ms",
-        "first step s", "peak mem GiB", "util %"]
+        "first step s", "peak mem GiB", "util %", "reliability"]
     rows = re.findall(r"<tr>\s*<td>(\w+)</td>\s*<td>(\d+)</td>", shown)
     assert rows == [("single", "1"), ("split", "2"), ("split", "4"), ("mirrored", "2"),
                     ("mirrored", "4")]
-    assert "<td>1.00 [1.00–1.00]</td>" in shown and "<td>n/a</td>" in shown
+    assert "<td>1.00 (unreliable)</td>" in shown and "<td>n/a</td>" in shown
     lines = recommendations(side_by_side.scaling)
     assert [line.split(":")[0] for line in lines] == ["split", "mirrored"]
     for line in lines:
         assert f"<p>{html.escape(line)}</p>" in shown
-    assert "recommended devices" in lines[0] and "(efficiency &gt;= 70%)" in shown
+    assert "scaling law not fitted" in lines[0]
 
 
 def test_text_display_in_ipython(side_by_side):
@@ -142,7 +213,7 @@ def test_comparison_of_two_stored_sweeps(tmp_path):
     figure = nbreplica.plot_comparison(stored)
     labels = figure.axes[0].get_legend_handles_labels()[1]
     assert {"batch 16 · split", "batch 48 · split"} <= set(labels)
-    assert "global batch 16 / 48" in figure.get_suptitle()
+    assert "global batch 16 / 48" in figure_text(figure)
     # Summaries (SweepResult.frame) are accepted as well as stored runs.
     summaries = summarize(stored)
     assert nbreplica.plot_comparison(summaries).axes[0].get_legend_handles_labels()[1] == labels

@@ -8,64 +8,143 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scipy import stats as distributions
+
+from nbreplica.bench.reliability import (
+    MIN_TIMED_STEPS,
+    STEP_PRECISION,
+    assess,
+    relative_half_width,
+    steps_needed,
+)
 from nbreplica.bench.stats import (
     Interval,
     fit_serial_fraction,
     median_interval,
     predict_speedup,
     recommend_devices,
+    repeats_for,
+    scaling_table,
     summarize,
-    t_quantile,
 )
 
-
-@pytest.mark.parametrize(("df", "expected"), [
-    (1, 12.7062047), (2, 4.30265273), (4, 2.77644511), (10, 2.22813885),
-    (30, 2.04227246), (1e6, 1.95996636),
-])
-def test_t_quantile_matches_tables(df, expected):
-    assert t_quantile(0.975, df) == pytest.approx(expected, rel=1e-7)
-    assert t_quantile(0.025, df) == pytest.approx(-expected, rel=1e-7)
+from sweep_helpers import STEADY, stored_runs
 
 
-def test_median_interval_on_the_log_scale():
-    values = [100.0, 110.0, 95.0]
-    interval = median_interval(values)
-    logs = np.log(values)
-    half = 4.30265273 * logs.std(ddof=1) / math.sqrt(3)
-    assert interval.median == 100.0
-    assert interval.low == pytest.approx(math.exp(logs.mean() - half))
-    assert interval.high == pytest.approx(math.exp(logs.mean() + half))
-    # Three values say little: the interval is far wider than their range.
-    assert interval.low < 90 and interval.high > 115
+def test_few_repeats_give_their_range_and_say_how_often_it_holds_the_median():
+    interval = median_interval([110.0, 95.0, 100.0])
+    assert interval == Interval(100.0, 95.0, 110.0, 0.75)  # 1 - 2 / 2**3
+    assert median_interval([3.0, 1.0]) == Interval(2.0, 1.0, 3.0, 0.5)
+    assert repeats_for(0.95) == 6 and repeats_for(0.75) == 3 and repeats_for(0.9) == 5
 
 
-def test_median_interval_always_contains_the_median():
-    rng = np.random.default_rng(0)
-    for _ in range(200):
-        values = np.exp(rng.standard_normal(rng.integers(2, 12)) * 2)
-        values[0] *= 1e4  # an outlying repeat
-        interval = median_interval(values)
-        assert interval.low <= interval.median <= interval.high
+def test_more_repeats_give_inner_order_statistics():
+    # 10 values: [x(2), x(9)] holds the median with 1 - 2 * 11/1024 = 97.9% >= 95%,
+    # [x(3), x(8)] only with 89.1%.
+    interval = median_interval([7, 1, 9, 3, 10, 5, 2, 8, 6, 4])
+    assert interval == Interval(5.5, 2.0, 9.0, pytest.approx(1 - 22 / 1024))
+    assert median_interval(range(1, 11), confidence=0.85) == Interval(
+        5.5, 3.0, 8.0, pytest.approx(1 - 112 / 1024))
+
+
+@pytest.mark.parametrize("repeats", [3, 6, 10])
+def test_the_reported_coverage_is_the_coverage_reached(repeats):
+    # Heavily skewed noise (median 50): the interval assumes no distribution.
+    noise = distributions.lognorm(s=1.5, scale=50.0)
+    rng = np.random.default_rng(repeats)
+    trials = 4000
+    intervals = [median_interval(noise.rvs(repeats, random_state=rng))
+                 for _ in range(trials)]
+    hits = sum(interval.low <= 50.0 <= interval.high for interval in intervals)
+    assert hits / trials == pytest.approx(intervals[0].coverage, abs=0.025)
 
 
 def test_median_interval_edge_cases():
     single = median_interval([5.0])
-    assert single.median == 5.0 and math.isnan(single.low) and math.isnan(single.high)
-    assert median_interval([2.0, 2.0, 2.0]) == Interval(2.0, 2.0, 2.0)
+    assert single.median == 5.0 and math.isnan(single.low) and math.isnan(single.coverage)
+    assert median_interval([2.0, 2.0, 2.0]) == Interval(2.0, 2.0, 2.0, 0.75)
     assert math.isnan(median_interval([]).median)
-    with pytest.raises(ValueError, match=r"Received: values=\[1.0, 0.0\]"):
-        median_interval([1.0, 0.0])
+    assert median_interval([1.0, math.nan, 3.0]) == Interval(2.0, 1.0, 3.0, 0.5)
 
 
-def test_median_interval_covers_at_its_level():
-    rng = np.random.default_rng(1)
-    hits = 0
-    for _ in range(2000):
-        values = np.exp(rng.normal(math.log(50), 0.3, size=3))
-        interval = median_interval(values)
-        hits += interval.low <= 50 <= interval.high
-    assert 0.93 < hits / 2000 < 0.97
+@pytest.mark.parametrize("cv", [0.3, 1.0])
+def test_steps_needed_is_the_fewest_that_reach_the_precision(cv):
+    needed = steps_needed(cv, 0.95)
+    assert relative_half_width(needed, cv, 0.95) <= STEP_PRECISION
+    assert relative_half_width(needed - 1, cv, 0.95) > STEP_PRECISION
+    # Student's t at 37 degrees of freedom (tables: 2.026192) over sqrt(38) steps.
+    assert relative_half_width(38, 0.3, 0.95) == pytest.approx(
+        2.026192 * 0.3 / math.sqrt(38), rel=1e-6)
+
+
+def test_steps_needed_without_a_known_spread_is_the_floor():
+    assert steps_needed(math.nan, 0.95) == steps_needed(0.0, 0.95) == MIN_TIMED_STEPS
+    assert steps_needed(0.02, 0.95) == MIN_TIMED_STEPS  # a steady step needs no more
+
+
+def test_assessment_rules():
+    steady = assess(timed_steps=50, step_time_cv=0.05, repeats=3,
+                    relative_widths=[0.1, math.nan], confidence=0.95)
+    assert steady.reliable and steady.reason == "" and steady.steps_needed == 10
+    tiny = assess(timed_steps=2, step_time_cv=0.3, repeats=2, relative_widths=[3.0],
+                  confidence=0.95)
+    assert not tiny.reliable
+    assert tiny.reason == ("2 timed steps/repeat, time ≥ 38; 2 repeats, run ≥ 3; "
+                           "repeats disagree: interval wider than the figure")
+    noisy = assess(timed_steps=20, step_time_cv=0.3, repeats=3, relative_widths=[0.2],
+                   confidence=0.95)
+    assert noisy.reason == "20 timed steps/repeat, time ≥ 38"
+    assert noisy.with_unreliable_baseline(tiny).reasons == (
+        "20 timed steps/repeat, time ≥ 38", "baseline unreliable")
+    assert tiny.with_unreliable_baseline(steady) is tiny
+
+
+def test_a_steady_sweep_is_reliable_and_fitted():
+    summary = summarize(stored_runs(STEADY, steps=50, step_cv=0.05))
+    assert summary["reliable"].all() and (summary["unreliable_reason"] == "").all()
+    assert list(summary["steps_needed"]) == [10, 10, 10]
+    assert list(summary["timed_steps"]) == [50, 50, 50]
+    assert summary["step_time_cv"].to_numpy() == pytest.approx([0.05] * 3)
+    assert (summary["interval_coverage"] == 0.75).all()
+    split4 = summary.iloc[2]
+    assert (split4["samples_per_s_low"], split4["samples_per_s"],
+            split4["samples_per_s_high"]) == (2950.0, 3000.0, 3100.0)
+    scaling = scaling_table(summary)
+    assert scaling["reliable"].tolist() == [True]
+    assert 0 < scaling["serial_fraction"].iloc[0] < 0.3
+    assert scaling["recommended_devices"].tolist() == [4]
+
+
+def test_a_tiny_sweep_is_unreliable_and_not_fitted():
+    tiny = {key: rates[:2] for key, rates in STEADY.items()}
+    summary = summarize(stored_runs(tiny, steps=2, step_cv=0.3))
+    assert not summary["reliable"].any()
+    assert summary["unreliable_reason"].tolist() == [
+        "2 timed steps/repeat, time ≥ 38; 2 repeats, run ≥ 3",
+        *["2 timed steps/repeat, time ≥ 38; 2 repeats, run ≥ 3; baseline unreliable"] * 2,
+    ]
+    assert (summary["steps_needed"] == 38).all()
+    scaling = scaling_table(summary)
+    assert math.isnan(scaling["serial_fraction"].iloc[0])
+    assert math.isnan(scaling["predicted_speedup_16"].iloc[0])
+    assert scaling["recommended_devices"].isna().all()
+    assert scaling["unreliable_reason"].tolist() == [
+        "3 of 3 points unreliable: time ≥ 38 steps/repeat (now 2), run ≥ 3 repeats (now 2)"]
+
+
+def test_repeats_that_disagree_by_more_than_the_figure_are_unreliable():
+    wild = {**STEADY, ("split", 4): [3000.0, 300.0, 9000.0]}
+    summary = summarize(stored_runs(wild, steps=50, step_cv=0.05)).set_index("devices")
+    assert summary.loc[[1, 2], "reliable"].all()
+    assert summary.loc[4, "unreliable_reason"] == (
+        "repeats disagree: interval wider than the figure")
+
+
+def test_runs_stored_before_the_step_spread_was_recorded():
+    runs = stored_runs(STEADY, steps=50, step_cv=0.05).drop(columns="step_time_sd_s")
+    summary = summarize(runs)
+    assert summary["step_time_cv"].isna().all()
+    assert summary["reliable"].all() and (summary["steps_needed"] == MIN_TIMED_STEPS).all()
 
 
 @pytest.mark.parametrize(("scaling", "fraction"), [("strong", 0.1), ("weak", 0.25)])
@@ -96,7 +175,7 @@ def test_summary_of_known_runs():
             "emulated": True, "host": "h", "tensorflow_version": "t",
             "keras_version": "k", "first_step_s": 1.0, "step_time_p50_s": 0.01,
             "step_time_p90_s": 0.02, "peak_memory_bytes": np.nan,
-            "mean_utilization": np.nan, "timestamp": "2025"}
+            "mean_utilization": np.nan, "timestamp": "2025", "steps": 20}
     runs = pd.DataFrame([
         {**base, "strategy": s, "devices": n, "repeat": r, "samples_per_s": v,
          "speedup": sp, "per_device_batch_size": 64 / n}
@@ -108,4 +187,5 @@ def test_summary_of_known_runs():
     assert summary.loc["split", "speedup"] == pytest.approx((3 + 280 / 110) / 2)
     assert summary.loc["split", "efficiency"] == pytest.approx(summary.loc["split", "speedup"] / 4)
     assert summary.loc["split", "repeats"] == 2
+    assert summary.loc["split", "timed_steps"] == 20
     assert math.isnan(summary.loc["split", "peak_memory_bytes"])

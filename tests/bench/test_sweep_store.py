@@ -26,11 +26,14 @@ from nbreplica.bench.store import (
     default_results_path,
 )
 
+from sweep_helpers import STEADY, stored_runs
+
 RECORD = RunRecord(
     sweep_id="abc123", sweep_name="demo", model="mlp", params=1234, strategy="split",
     scaling="strong", devices=2, repeat=1, global_batch_size=64,
     per_device_batch_size=32.0, steps=10, warmup_steps=2, first_step_s=0.8,
-    samples_per_s=5000.0, step_time_p50_s=0.012, step_time_p90_s=0.015, speedup=1.7,
+    samples_per_s=5000.0, step_time_p50_s=0.012, step_time_p90_s=0.015,
+    step_time_sd_s=0.002, speedup=1.7,
     efficiency=0.85, peak_memory_bytes=None, mean_utilization=None,
     device_metrics="{}", device_names="GPU 0; GPU 1", emulated=True, host="box",
     tensorflow_version="2.21.0", keras_version="3.15.1",
@@ -127,6 +130,20 @@ def test_a_file_from_an_older_version_gains_the_new_columns(tmp_path):
     runs = store.runs()
     assert list(runs["sweep_id"]) == ["old", "abc123"]
     assert math.isnan(runs["samples_per_s"].iloc[0])
+
+
+def test_a_sweep_stored_before_step_spreads_were_recorded_still_loads(tmp_path):
+    path = tmp_path / "before.sqlite"
+    older = [column for column in RUN_COLUMNS if column != "step_time_sd_s"]
+    runs = stored_runs(STEADY, steps=50, step_cv=0.05, name="before")[older]
+    with closing(sqlite3.connect(path)) as connection:
+        runs.to_sql("runs", connection, index=False)
+    loaded = SweepResult.load("before", results_path=path)
+    assert len(loaded.runs) == 9 and loaded.runs["step_time_sd_s"].isna().all()
+    # Without the spread, the floor of timed steps decides; 50 is plenty.
+    assert loaded.frame["reliable"].all() and (loaded.frame["steps_needed"] == 10).all()
+    assert loaded.recommended_devices == {"split": 4}
+    assert "split: amdahl serial fraction" in loaded.table()
 
 
 WRITER = textwrap.dedent("""
