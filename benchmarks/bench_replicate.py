@@ -42,6 +42,7 @@ import numpy as np
 import tensorflow as tf
 
 import nbreplica
+from nbreplica.replicator.api import replicate
 from nbreplica.bench.stats import Interval, median_interval
 
 DEVICE_COUNTS = (1, 2, 4, 8)
@@ -126,7 +127,7 @@ def worker(kind: str, devices: int, group: str, repeats: int,
                .batch(batch, drop_remainder=True).cache().repeat())
     variants = {"plain": build(kind)}
     if group == "split":
-        variants["replicate"] = nbreplica.replicate(build(kind), gpus=devices)
+        variants["replicate"] = replicate(build(kind), gpus=devices)
         variants["floor"] = SubBatchFloor(build(kind), devices)
     else:
         device_names = [d.device for d in nbreplica.list_devices()[:devices]]

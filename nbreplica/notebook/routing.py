@@ -17,9 +17,11 @@ from typing import Any, ContextManager, Protocol
 import keras
 import tensorflow as tf
 
+from nbreplica._keras_compat import compile_arguments, compile_token
 from nbreplica.accelerators import Accelerator
 from nbreplica.bench.measure import BASELINE, mirrored_strategy
-from nbreplica.replicate import ReplicatedModel, replicate
+from nbreplica.replicator.api import replicate
+from nbreplica.replicator.model import ReplicatedModel
 
 #: The methods that need a compiled model; prediction does not.
 _NEEDS_COMPILE = frozenset({"fit", "evaluate", "train_on_batch", "test_on_batch"})
@@ -102,20 +104,19 @@ class Split:
             gpus = [device.index for device in self.devices]
             replica = self._replicas[id(template)] = _Replica(template, replicate(template, gpus))
         # The template may have been (re)compiled since: follow its latest settings.
-        if template.compiled and replica.compiled_with is not template._compile_config:
+        if template.compiled and replica.compiled_with is not compile_token(template):
             _compile_like(replica.model, template)
-            replica.compiled_with = template._compile_config
+            replica.compiled_with = compile_token(template)
         return replica.model
 
 
 def _compile_like(replicated: ReplicatedModel, template: keras.Model) -> None:
     """Compile ``replicated`` with ``template``'s compile arguments and optimizer object.
 
-    Keras keeps the arguments ``compile`` received in ``_compile_config``; reusing them
-    (rather than a serialized ``get_compile_config()``) keeps unregistered custom losses
-    and metrics working, and passing ``template.optimizer`` shares its state.
+    Reusing the arguments ``compile`` received keeps unregistered custom losses and
+    metrics working, and passing ``template.optimizer`` shares its state.
     """
-    arguments = dict(template._compile_config.config)
+    arguments = compile_arguments(template)
     arguments["optimizer"] = template.optimizer
     # A replicated model never runs under XLA (it would ignore every device scope).
     arguments.pop("jit_compile", None)

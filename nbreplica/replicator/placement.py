@@ -8,8 +8,11 @@ from nbreplica.accelerators import Accelerator, list_devices
 from nbreplica.selection import selected_devices
 
 
-def resolve_gpus(gpus: int | Sequence[int] | None) -> list[Accelerator]:
+def resolve_gpus(gpus: int | Sequence[int] | None,
+                 caller: str = "call `replicate`") -> list[Accelerator]:
     """The accelerators ``gpus`` names, validated against what the machine has.
+
+    ``caller`` names what the user did, for the error messages.
 
     ``None``: the picker's selection (``use_devices``) if one is set, else every
     device; an int ``n >= 2``: devices 0..n-1; a list of >= 2 distinct ids: exactly
@@ -19,7 +22,7 @@ def resolve_gpus(gpus: int | Sequence[int] | None) -> list[Accelerator]:
     ids = _requested_ids(gpus, available)
     if len(ids) < 2:
         raise ValueError(
-            "For multi-gpu usage to be effective, call `replicate` with `gpus >= 2` "
+            f"For multi-gpu usage to be effective, {caller} with `gpus >= 2` "
             "(or a list of at least two GPU ids, or select at least two devices). "
             f"Received: gpus={gpus!r} (devices {list(ids)})"
         )
@@ -28,7 +31,7 @@ def resolve_gpus(gpus: int | Sequence[int] | None) -> list[Accelerator]:
         expected = ", ".join(f"GPU {i}" for i in ids)
         have = ", ".join(f"{a.name} ({a.device})" for a in available) or "no GPU"
         raise ValueError(
-            f"To call `replicate` with `gpus={gpus!r}`, we expect the following devices "
+            f"To {caller} with `gpus={gpus!r}`, we expect the following devices "
             f"to be available: {expected}. However this machine only has: {have}. "
             "Try reducing `gpus`, or emulate GPUs with "
             "nbreplica.emulate_gpus(n) / NBREPLICA_EMULATE_GPUS=n. "

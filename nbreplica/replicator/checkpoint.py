@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from nbreplica.replicate.model import ReplicatedModel
+from nbreplica.replicator.model import ReplicatedModel
 
 
 class TemplateCheckpoint(keras.callbacks.ModelCheckpoint):

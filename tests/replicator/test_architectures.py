@@ -138,3 +138,10 @@ def test_an_output_without_loss_gets_no_gradient():
     parallel.train_on_batch(x, {"trained": y})
     for got, want in zip(template.get_layer("ignored").get_weights(), before):
         np.testing.assert_array_equal(got, want)
+
+
+def test_synchronized_batch_normalization_warns_that_statistics_are_per_replica():
+    x_in = keras.Input((3,))
+    template = keras.Model(x_in, keras.layers.BatchNormalization(synchronized=True, name="bn")(x_in))
+    with pytest.warns(UserWarning, match=r"per replica.*synchronized=True.*\['bn'\]"):
+        nbreplica.replicate(template, gpus=2)

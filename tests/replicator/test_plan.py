@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nbreplica.replicate import plan
+from nbreplica.replicator import plan
 
 
 @pytest.mark.parametrize("devices", range(1, 9))

@@ -63,3 +63,16 @@ def test_a_failure_inside_a_replica_names_the_replica_and_its_device():
     with pytest.raises(nbreplica.ReplicaError,
                        match=r"(?s)Caught ValueError in replica 2 on device /device:CPU:3.*out of range"):
         parallel(x)
+
+
+def test_loading_on_too_few_devices_names_the_load():
+    config = nbreplica.replicate(make_mlp(), gpus=2).get_config()
+    config["gpus"] = [0, 8]
+    with pytest.raises(ValueError, match=r"To load a saved ReplicatedModel with `gpus=\[0, 8\]`"):
+        nbreplica.ReplicatedModel.from_config(config)
+
+
+def test_each_wrapper_of_one_template_gets_its_own_name():
+    template = make_mlp()
+    names = {nbreplica.replicate(template, gpus=2).name for _ in range(3)}
+    assert len(names) == 3 and all(n.startswith("mlp_replicated") for n in names)

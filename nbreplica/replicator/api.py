@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import keras
 
-from nbreplica.replicate.model import ReplicatedModel
+from nbreplica.replicator.model import ReplicatedModel
 
 
 def replicate(
@@ -21,6 +21,9 @@ def replicate(
     possible: no device gets more than one extra row); each device runs ``model`` on
     its sub-batch, reusing its layers and weights; the outputs are concatenated along
     axis 0 in order. Forward and backward passes of each replica run on its own device.
+    ``fit``, ``evaluate`` and ``predict`` run the template's own ``train_step``,
+    ``test_step`` and ``predict_step`` (with its ``compute_loss``, ``compute_metrics``
+    and metrics), so the replicated model trains exactly like the template.
     Training the returned model trains ``model``: save ``model`` afterwards (or use
     :class:`nbreplica.TemplateCheckpoint` during ``fit``).
 

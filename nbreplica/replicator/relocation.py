@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from nbreplica._keras_compat import rebuild_variable
+
 
 def move_variables(model: keras.Model, device: str) -> None:
     """Re-create each of ``model``'s variables on ``device``, keeping its value.
@@ -19,9 +21,7 @@ def move_variables(model: keras.Model, device: str) -> None:
         if same_device(variable.value.device, device):
             continue
         with tf.device(device):
-            # Keras's TensorFlow variable wraps a tf.Variable; `_initialize` with a
-            # tensor builds the new tf.Variable under the current device scope.
-            variable._initialize(tf.identity(variable.value))
+            rebuild_variable(variable, tf.identity(variable.value))
 
 
 def same_device(a: str, b: str) -> bool:
