@@ -10,76 +10,69 @@ Public API (everything else is private)::
     GpuPicker                      the live GPU picker widget
     sweep, load_results            speedup sweeps over 1, 2, 4, 8 devices; stored runs
     load_ipython_extension         ``%load_ext nbreplica``: ``%%replicate`` and friends
+
+``import nbreplica`` loads no TensorFlow: each name is imported on first use (PEP 562),
+and TensorFlow starts, quietly, with the first name that needs it.
 """
 
-from nbreplica._errors import (
-    DeviceConfigurationError,
-    NbreplicaError,
-    ReplicaError,
-    SweepError,
-)
-from nbreplica.accelerators import Accelerator, configure_from_env, emulate_gpus, list_devices
-from nbreplica.devices import (
-    DeviceStats,
-    ProcessInfo,
-    Sampler,
-    driver_version,
-    free_gpus,
-    nvml_status,
-    snapshot,
-)
-from nbreplica.notebook.picker import GpuPicker
-from nbreplica.selection import selected_devices, use_devices
+from __future__ import annotations
 
-configure_from_env()
+import importlib
+from typing import Any
 
-from nbreplica.replicate import (  # noqa: E402  (emulation must be applied first)
-    ReplicatedModel,
-    TemplateCheckpoint,
-    multi_gpu_model,
-    replicate,
-)
-from nbreplica.bench import (  # noqa: E402
-    SweepInterrupted,
-    SweepResult,
-    load_results,
-    plot_comparison,
-    sweep,
-)
-from nbreplica.notebook.magics import (  # noqa: E402
-    load_ipython_extension,
-    unload_ipython_extension,
-)
+from nbreplica import _startup, _tensorflow
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Accelerator",
-    "DeviceConfigurationError",
-    "DeviceStats",
-    "GpuPicker",
-    "NbreplicaError",
-    "ProcessInfo",
-    "ReplicaError",
-    "ReplicatedModel",
-    "Sampler",
-    "SweepError",
-    "SweepInterrupted",
-    "SweepResult",
-    "TemplateCheckpoint",
-    "driver_version",
-    "emulate_gpus",
-    "free_gpus",
-    "list_devices",
-    "load_ipython_extension",
-    "load_results",
-    "multi_gpu_model",
-    "nvml_status",
-    "plot_comparison",
-    "replicate",
-    "selected_devices",
-    "snapshot",
-    "sweep",
-    "unload_ipython_extension",
-    "use_devices",
-]
+# Public name -> the module that defines it.
+_HOMES = {
+    "DeviceConfigurationError": "nbreplica._errors",
+    "NbreplicaError": "nbreplica._errors",
+    "ReplicaError": "nbreplica._errors",
+    "SweepError": "nbreplica._errors",
+    "selected_devices": "nbreplica.selection",
+    "use_devices": "nbreplica.selection",
+    "DeviceStats": "nbreplica.devices",
+    "ProcessInfo": "nbreplica.devices",
+    "Sampler": "nbreplica.devices",
+    "driver_version": "nbreplica.devices",
+    "free_gpus": "nbreplica.devices",
+    "nvml_status": "nbreplica.devices",
+    "snapshot": "nbreplica.devices",
+    "GpuPicker": "nbreplica.notebook.picker",
+    "load_ipython_extension": "nbreplica.notebook.magics",
+    "unload_ipython_extension": "nbreplica.notebook.magics",
+    "Accelerator": "nbreplica.accelerators",
+    "emulate_gpus": "nbreplica.accelerators",
+    "list_devices": "nbreplica.accelerators",
+    "ReplicatedModel": "nbreplica.replicator.model",
+    "TemplateCheckpoint": "nbreplica.replicator.checkpoint",
+    "multi_gpu_model": "nbreplica.replicator.api",
+    "replicate": "nbreplica.replicator.api",
+    "SweepInterrupted": "nbreplica.bench.result",
+    "SweepResult": "nbreplica.bench.result",
+    "load_results": "nbreplica.bench.store",
+    "plot_comparison": "nbreplica.bench.plots",
+    "sweep": "nbreplica.bench.runner",
+}
+_NEEDS_TENSORFLOW = ("nbreplica.accelerators", "nbreplica.replicator.", "nbreplica.bench.runner")
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'nbreplica' has no attribute {name!r}")
+    if home.startswith(_NEEDS_TENSORFLOW):
+        _tensorflow.load()
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return [*__all__, "__version__"]
+
+
+_startup.configure()

@@ -8,14 +8,13 @@ on the host and on each "GPU" stays distinguishable.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import tensorflow as tf
-
-from nbreplica import _emulation
+from nbreplica import _emulation, _tensorflow
 from nbreplica._errors import DeviceConfigurationError
+
+tf = _tensorflow.load()
 
 HOST_DEVICE = "/device:CPU:0"
 
@@ -117,17 +116,3 @@ def _gpu_name(index: int) -> str:
         if details.get("device_name"):
             return str(details["device_name"])
     return f"GPU {index}"
-
-
-def configure_from_env() -> None:
-    """Prepare TensorFlow's devices when nbreplica is imported.
-
-    CUDA numbers GPUs fastest-first unless told otherwise, NVML by PCI bus: asking
-    for PCI bus order (unless the user chose) makes GPU ``i`` in the picker and in
-    ``snapshot()`` the same card as TensorFlow's ``/device:GPU:i``. Then applies
-    ``NBREPLICA_EMULATE_GPUS``.
-    """
-    os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
-    count = _emulation.requested_from_env()
-    if count:
-        emulate_gpus(count)

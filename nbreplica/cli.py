@@ -10,11 +10,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from typing import TYPE_CHECKING
+
+from nbreplica import _tensorflow
 from nbreplica._errors import NbreplicaError
-from nbreplica.accelerators import emulate_gpus
-from nbreplica.bench.models import BUILTIN_MODELS
-from nbreplica.bench.result import SweepInterrupted, SweepResult
-from nbreplica.bench.runner import sweep
+
+if TYPE_CHECKING:
+    from nbreplica.bench.result import SweepResult
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by SIGINT"
@@ -38,8 +40,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Train a built-in model on synthetic data on growing device "
         "counts; print a table, store every point, and write PNG, CSV and HTML.",
     )
-    run.add_argument("--model", choices=sorted(BUILTIN_MODELS), default="mlp",
-                     help="built-in model (default: mlp)")
+    run.add_argument("--model", default="mlp",
+                     help="built-in model: mlp or cnn (default: mlp)")
     run.add_argument("--devices", type=_counts, default=(1, 2, 4, 8),
                      help="comma-separated device counts (default: 1,2,4,8)")
     run.add_argument("--emulate", type=int, metavar="N",
@@ -65,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--threshold", type=float, default=0.7,
                      help="efficiency threshold of the recommended device count "
                      "(default: 0.7)")
+    run.add_argument("--verbose", action="store_true",
+                     help="show TensorFlow's start-up messages")
     run.set_defaults(run=_run_sweep)
     return parser
 
@@ -83,6 +87,18 @@ def _strategies(text: str) -> tuple[str, ...]:
 
 
 def _run_sweep(args: argparse.Namespace) -> int:
+    _tensorflow.load(quiet=not args.verbose)
+    # Imported only now: each of them imports TensorFlow, which must start quietly.
+    from nbreplica.accelerators import emulate_gpus
+    from nbreplica.bench.models import BUILTIN_MODELS
+    from nbreplica.bench.result import SweepInterrupted
+    from nbreplica.bench.runner import sweep
+
+    if args.model not in BUILTIN_MODELS:
+        print(f"nbreplica sweep: error: there is no built-in model {args.model!r}; "
+              f"choose one of {', '.join(sorted(BUILTIN_MODELS))}. "
+              f"Received: --model={args.model!r}", file=sys.stderr)
+        return EXIT_ERROR
     try:
         if args.emulate is not None:
             emulate_gpus(args.emulate)

@@ -1,6 +1,8 @@
-"""Every test process runs with 8 emulated GPUs: set before TensorFlow starts."""
+"""Every test process runs with 8 emulated GPUs, made (and TensorFlow started, quietly)
+when nbreplica is first imported: here, before any test module imports TensorFlow."""
 
 import os
 
 os.environ.setdefault("NBREPLICA_EMULATE_GPUS", "8")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import nbreplica  # noqa: E402, F401

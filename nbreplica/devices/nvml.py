@@ -2,15 +2,14 @@
 
 Every NVML call goes through :func:`query`, which turns "this device or driver cannot
 tell" into ``None``. NVML starts on first use, once, whichever thread gets there
-first, and shuts down at interpreter exit after in-flight reads finish. A process
-with ``NBREPLICA_FAKE_NVML=N`` in its environment gets the simulated driver of
-:mod:`nbreplica.testing` with N GPUs instead of the real one.
+first, and shuts down at interpreter exit after in-flight reads finish.
+:func:`swap_library` puts another library (the simulated driver of
+:mod:`nbreplica.testing`) under pynvml.
 """
 
 from __future__ import annotations
 
 import atexit
-import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,10 +18,7 @@ from typing import Any, TypeVar
 
 import pynvml
 
-from nbreplica._emulation import parse_count
 from nbreplica.devices.records import DeviceStats, ProcessInfo
-
-FAKE_ENV_VAR = "NBREPLICA_FAKE_NVML"
 
 _DRAIN_TIMEOUT = 5.0  # seconds a shutdown waits for reads in flight
 _SIMULATED = " (simulated NVML driver from nbreplica.testing)"
@@ -134,9 +130,6 @@ def _current_locked() -> _Session:
 
 def _start_locked() -> _Session:
     global _atexit_registered
-    problem = _install_fake_from_env_locked()
-    if problem:
-        return _Session(available=False, status=problem, simulated=True)
     suffix = _SIMULATED if _fake else ""
     try:
         pynvml.nvmlInit()
@@ -159,22 +152,6 @@ def _start_locked() -> _Session:
         count=count,
         driver_version=version,
     )
-
-
-def _install_fake_from_env_locked() -> str | None:
-    """Install the env-var fake unless a fake is in place; return a problem, if any."""
-    raw = os.environ.get(FAKE_ENV_VAR, "").strip()
-    if not raw or _fake:
-        return None
-    try:
-        count = parse_count(raw, name=FAKE_ENV_VAR)
-    except ValueError as exc:
-        return str(exc)
-    from nbreplica.testing.plausible import plausible_driver  # the fake is opt-in
-
-    driver = plausible_driver(count)
-    _swap_locked(driver.library, True)
-    return None
 
 
 def _swap_locked(library: object | None, fake: bool) -> tuple[object | None, bool]:

@@ -1,6 +1,8 @@
 """IPython magics: ``%%replicate``, ``%nbreplica_devices`` and ``%nbreplica_report``.
 
-Load them with ``%load_ext nbreplica``.
+Load them with ``%load_ext nbreplica``. Loading them and showing the GPU picker start
+no TensorFlow: what needs it is imported inside the magic that uses it, after
+TensorFlow has started quietly.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import argparse
 from argparse import Namespace
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
@@ -15,15 +18,15 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
-from nbreplica.accelerators import Accelerator, pick_devices
-from nbreplica.bench.measure import STRATEGIES
-from nbreplica.bench.progress import make_progress
-from nbreplica.bench.result import SweepResult
-from nbreplica.notebook.cell_parallel import CellRun, OuterCell, run_parallel
+from nbreplica import _tensorflow
+from nbreplica.bench.strategies import STRATEGIES
 from nbreplica.notebook.picker import GpuPicker
-from nbreplica.notebook.summary import CellSummary
-from nbreplica.notebook.sweep_cell import plan_points, sweep_cell
 from nbreplica.selection import selected_devices
+
+if TYPE_CHECKING:
+    from nbreplica.accelerators import Accelerator
+    from nbreplica.bench.result import SweepResult
+    from nbreplica.notebook.cell_parallel import CellRun
 
 DEFAULT_REPEATS = 3
 
@@ -173,6 +176,9 @@ class ReplicateMagics(Magics):
                 "%%replicate cells cannot be nested. Received: %%replicate inside the "
                 "body of another %%replicate cell"
             )
+        _tensorflow.load()
+        from nbreplica.notebook.cell_parallel import OuterCell
+
         devices = _chosen_devices(args)
         outer = OuterCell(self.shell)
         self._running = True
@@ -185,6 +191,9 @@ class ReplicateMagics(Magics):
             outer.fail(error)
 
     def _run(self, args: Namespace, cell: str, devices: list[Accelerator]) -> BaseException | None:
+        from nbreplica.notebook.cell_parallel import run_parallel
+        from nbreplica.notebook.summary import CellSummary
+
         _refuse_sweep_options(args)
         run = run_parallel(self.shell, cell, devices, args.strategy, monitor=args.monitor)
         self.last_run = run
@@ -193,6 +202,9 @@ class ReplicateMagics(Magics):
         return run.error
 
     def _sweep(self, args: Namespace, cell: str, devices: list[Accelerator]) -> BaseException | None:
+        from nbreplica.bench.progress import make_progress
+        from nbreplica.notebook.sweep_cell import plan_points, sweep_cell
+
         counts = sorted({1, *args.sweep})
         if counts[-1] > len(devices):
             raise UsageError(
@@ -230,6 +242,9 @@ class ReplicateMagics(Magics):
         ``~/.nbreplica/results.sqlite``): its summary table, recommended device
         counts and scaling figure."""
         args = parse_argstring(self.nbreplica_report, line)
+        _tensorflow.load()
+        from nbreplica.bench.result import SweepResult
+
         try:
             result = SweepResult.load(args.name)
         except (FileNotFoundError, LookupError) as error:
@@ -251,6 +266,8 @@ def _show_sweep(result: SweepResult) -> None:
 
 
 def _chosen_devices(args: Namespace) -> list[Accelerator]:
+    from nbreplica.accelerators import pick_devices
+
     if args.gpus is not None and args.n is not None:
         raise UsageError(
             "--gpus and -n cannot be combined: name the GPUs, or how many to use. "

@@ -1,14 +1,12 @@
 import pytest
 
 from nbreplica import _emulation
-from nbreplica.devices import nvml
 
 
 @pytest.fixture(autouse=True)
 def no_emulation(monkeypatch):
     """Device-layer tests see only the NVML devices they script."""
     monkeypatch.setattr(_emulation, "_emulated_count", 0)
-    monkeypatch.delenv(nvml.FAKE_ENV_VAR, raising=False)
 
 
 class ManualClock:

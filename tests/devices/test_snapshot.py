@@ -6,7 +6,7 @@ import os
 import pytest
 
 import nbreplica
-from nbreplica import _emulation
+from nbreplica import _emulation, _startup
 from nbreplica.devices import DeviceStats, ProcessInfo, nvml
 from nbreplica.testing import GIB, QUERIES, FakeGpu, FakeProcess, fake_nvml
 
@@ -180,9 +180,10 @@ def test_nvml_gpus_win_over_emulated_ones(monkeypatch):
 
 
 def test_env_var_gives_a_notebook_kernel_simulated_gpus(monkeypatch):
-    monkeypatch.setenv(nvml.FAKE_ENV_VAR, "3")
+    monkeypatch.setenv(_startup.FAKE_NVML_ENV_VAR, "3")
     library, fake = nvml.swap_library(None, fake=False)  # as in a fresh process
     try:
+        _startup.install_fake_nvml_from_env()
         devices = nbreplica.snapshot()
         status = nbreplica.nvml_status()
     finally:
@@ -192,15 +193,11 @@ def test_env_var_gives_a_notebook_kernel_simulated_gpus(monkeypatch):
     assert "simulated" in status
 
 
-def test_a_malformed_env_var_is_reported_not_raised(monkeypatch):
-    monkeypatch.setenv(nvml.FAKE_ENV_VAR, "eight")
-    library, fake = nvml.swap_library(None, fake=False)
-    try:
-        assert nbreplica.snapshot() == []
-        status = nbreplica.nvml_status()
-    finally:
-        nvml.swap_library(library, fake=fake)
-    assert status == (
+def test_a_malformed_env_var_names_the_variable(monkeypatch):
+    monkeypatch.setenv(_startup.FAKE_NVML_ENV_VAR, "eight")
+    with pytest.raises(ValueError) as raised:
+        _startup.install_fake_nvml_from_env()
+    assert str(raised.value) == (
         "NBREPLICA_FAKE_NVML must be a whole number of devices >= 1. "
         "Received: NBREPLICA_FAKE_NVML='eight'"
     )

@@ -9,8 +9,11 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from start_up_lines import start_up_lines_in
 
-NOTEBOOKS = sorted((Path(__file__).parents[2] / "notebooks").glob("*.ipynb"))
+NOTEBOOKS_DIR = Path(__file__).parents[2] / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+
 #: Each notebook must stay quick on a 2-core machine.
 BUDGET_S = 90
 
@@ -22,7 +25,7 @@ def test_notebook_runs_without_error(path, tmp_path, monkeypatch):
     monkeypatch.setenv("NBREPLICA_EMULATE_GPUS", "8")
     monkeypatch.setenv("NBREPLICA_FAKE_NVML", "8")
     monkeypatch.setenv("NBREPLICA_RESULTS", str(tmp_path / "results.sqlite"))
-    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, timeout=BUDGET_S, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}})
@@ -33,3 +36,19 @@ def test_notebook_runs_without_error(path, tmp_path, monkeypatch):
     errors = [output for cell in notebook.cells for output in cell.get("outputs", [])
               if output.output_type == "error"]
     assert not errors
+    texts = [str(output.get("text", "")) for cell in notebook.cells
+             for output in cell.get("outputs", [])]
+    assert [text for text in texts if start_up_lines_in(text)] == []
+
+
+@pytest.mark.kernel
+def test_the_quickstarts_first_cell_shows_no_tensorflow_start_up_lines(monkeypatch):
+    # As a user's kernel starts on a machine without GPUs: nothing set beforehand.
+    for name in ("NBREPLICA_EMULATE_GPUS", "NBREPLICA_FAKE_NVML", "TF_CPP_MIN_LOG_LEVEL"):
+        monkeypatch.delenv(name, raising=False)
+    notebook = nbformat.read(NOTEBOOKS_DIR / "quickstart.ipynb", as_version=4)
+    notebook.cells = [next(cell for cell in notebook.cells if cell.cell_type == "code")]
+    NotebookClient(notebook, timeout=BUDGET_S, kernel_name="python3").execute()
+    outputs = notebook.cells[0].outputs
+    assert [output.output_type for output in outputs] == ["execute_result"]
+    assert "Emulated GPU 7" in outputs[0]["data"]["text/plain"]

@@ -10,7 +10,7 @@ from ipywidgets.widgets.tests.utils import setup_test_comm, teardown_test_comm
 
 import nbreplica
 from nbreplica import _emulation, selection
-from nbreplica.devices import DeviceStats, nvml
+from nbreplica.devices import DeviceStats
 from nbreplica.testing import GIB, FakeGpu, fake_nvml, plausible_gpus
 
 
@@ -18,7 +18,6 @@ from nbreplica.testing import GIB, FakeGpu, fake_nvml, plausible_gpus
 def isolated(monkeypatch):
     setup_test_comm()
     monkeypatch.setattr(_emulation, "_emulated_count", 0)
-    monkeypatch.delenv(nvml.FAKE_ENV_VAR, raising=False)
     yield
     nbreplica.use_devices(None)
     teardown_test_comm()

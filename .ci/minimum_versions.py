@@ -1,0 +1,17 @@
+"""Print pip constraints that pin every runtime dependency to its declared minimum.
+
+`pyproject.toml`'s `>=` bounds are a promise; CI installs exactly these versions in a
+second virtual environment and runs the TensorFlow-dependent tests there.
+"""
+
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+for requirement in pyproject["project"]["dependencies"]:
+    match = re.fullmatch(r"([A-Za-z0-9_.\-]+)\s*>=\s*([0-9][0-9A-Za-z.]*)", requirement)
+    if match is None:
+        sys.exit(f"Every dependency needs a plain '>=' minimum. Received: {requirement!r}")
+    print(f"{match[1]}=={match[2]}")
