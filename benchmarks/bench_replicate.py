@@ -42,13 +42,12 @@ import numpy as np
 import tensorflow as tf
 
 import nbreplica
-from nbreplica.replicator.api import replicate
 from nbreplica.bench.stats import Interval, median_interval
 
 DEVICE_COUNTS = (1, 2, 4, 8)
 MODELS = {"mlp": {"batch": 512}, "cnn": {"batch": 128}}
 COLUMNS = ("plain", "replicate", "mirrored", "floor", "replicate/plain", "floor/plain",
-           "replicate/mirrored")
+           "replicate/floor", "replicate/mirrored")
 
 
 def build(kind: str) -> keras.Model:
@@ -127,7 +126,7 @@ def worker(kind: str, devices: int, group: str, repeats: int,
                .batch(batch, drop_remainder=True).cache().repeat())
     variants = {"plain": build(kind)}
     if group == "split":
-        variants["replicate"] = replicate(build(kind), gpus=devices)
+        variants["replicate"] = nbreplica.replicate(build(kind), gpus=devices)
         variants["floor"] = SubBatchFloor(build(kind), devices)
     else:
         device_names = [d.device for d in nbreplica.list_devices()[:devices]]
@@ -174,7 +173,8 @@ def row(split: dict[str, list[float]] | None,
     if split is None:
         return cells
     ratios = {"replicate/plain": paired_ratio(split["replicate"], split["plain"]),
-              "floor/plain": paired_ratio(split["floor"], split["plain"])}
+              "floor/plain": paired_ratio(split["floor"], split["plain"]),
+              "replicate/floor": paired_ratio(split["replicate"], split["floor"])}
     for name, ratio in ratios.items():
         cells[name] = f"{ratio.median:.2f}x [{ratio.low:.2f}, {ratio.high:.2f}]"
     mirrored_over_plain = paired_ratio(mirrored["mirrored"], mirrored["plain"]).median
@@ -196,10 +196,11 @@ def main() -> None:
         print(json.dumps(worker(kind, int(devices), group, args.repeats, args.steps)))
         return
 
+    coverage = median_interval(range(1, args.repeats + 1)).coverage
     print(f"samples/s, medians of {args.repeats} interleaved repeats of {args.steps} steps "
           "(plain: the split worker's baseline where there is one). Ratios: median of "
-          "per-repeat paired ratios [95% interval]. Emulated devices are logical CPU "
-          "devices sharing this machine's cores.")
+          f"per-repeat paired ratios [order-statistic interval, {coverage:.0%} coverage]. "
+          "Emulated devices are logical CPU devices sharing this machine's cores.")
     print("| model | devices | " + " | ".join(COLUMNS) + " |")
     print("|---" * (len(COLUMNS) + 2) + "|")
     for kind in args.models.split(","):

@@ -1,8 +1,8 @@
 """Every use of a private Keras attribute in nbreplica, each behind one small function.
 
 Keras has no public API for these needs; keeping them here makes a Keras upgrade a
-one-file review. Each function was checked on Keras 3.15.1 (with TensorFlow 2.21), the
-oldest Keras nbreplica supports.
+one-file review. Each function was checked on Keras 3.14.0 (the oldest Keras nbreplica
+supports, with TensorFlow 2.16.2) and 3.15.1 (with TensorFlow 2.21).
 """
 
 from __future__ import annotations
