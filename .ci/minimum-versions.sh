@@ -10,5 +10,6 @@ python3 .ci/minimum_versions.py > "$venv/constraints.txt"
 "$venv/bin/python" -m pip install -q --upgrade pip
 "$venv/bin/python" -m pip install -q -c "$venv/constraints.txt" -e ".[test]"
 echo "Declared minimums installed:"
-"$venv/bin/python" -m pip freeze | grep -iFf <(sed 's/==.*//' "$venv/constraints.txt")
+names=$(sed 's/==.*//' "$venv/constraints.txt" | paste -sd'|')
+"$venv/bin/python" -m pip freeze | grep -iE "^($names)=="
 "$venv/bin/python" -m pytest -p no:cacheprovider "$@"
