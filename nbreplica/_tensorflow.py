@@ -32,13 +32,16 @@ def load(quiet: bool = True) -> ModuleType:
     :func:`nbreplica.emulate_gpus` still works afterwards.
     """
     if "tensorflow" in sys.modules or not quiet:
-        tensorflow = importlib.import_module("tensorflow")
-        tensorflow.config.list_physical_devices("GPU")
-        return tensorflow
+        return _start()
     with _descriptor_2_captured() as captured:
-        tensorflow = importlib.import_module("tensorflow")
-        tensorflow.config.list_physical_devices("GPU")
+        tensorflow = _start()
     startup_lines.extend(captured)
+    return tensorflow
+
+
+def _start() -> ModuleType:
+    tensorflow = importlib.import_module("tensorflow")
+    tensorflow.config.list_physical_devices("GPU")
     return tensorflow
 
 
