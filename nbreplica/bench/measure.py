@@ -17,8 +17,7 @@ import tensorflow as tf
 from nbreplica._errors import SweepError
 from nbreplica.accelerators import Accelerator
 from nbreplica.bench.data import SweepData
-# STRATEGIES is re-exported for callers that still import it from here.
-from nbreplica.bench.strategies import BASELINE, STRATEGIES  # noqa: F401
+from nbreplica.bench.strategies import BASELINE
 from nbreplica.devices import Sampler
 from nbreplica.replicator.api import replicate
 

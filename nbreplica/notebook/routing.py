@@ -19,7 +19,8 @@ import tensorflow as tf
 
 from nbreplica._keras_compat import compile_arguments, compile_token
 from nbreplica.accelerators import Accelerator
-from nbreplica.bench.measure import BASELINE, mirrored_strategy
+from nbreplica.bench.measure import mirrored_strategy
+from nbreplica.bench.strategies import BASELINE
 from nbreplica.replicator.api import replicate
 from nbreplica.replicator.model import ReplicatedModel
 
