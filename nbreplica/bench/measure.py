@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ import tensorflow as tf
 from nbreplica._errors import SweepError
 from nbreplica.accelerators import Accelerator
 from nbreplica.bench.data import SweepData
+from nbreplica.bench.stats import spread
 from nbreplica.bench.strategies import BASELINE
 from nbreplica.devices import Sampler
 from nbreplica.replicator.api import replicate
@@ -127,7 +127,7 @@ def measure_point(
         samples_per_s=point.global_batch_size * len(step_times) / float(np.sum(step_times)),
         step_time_p50_s=float(np.percentile(step_times, 50)),
         step_time_p90_s=float(np.percentile(step_times, 90)),
-        step_time_sd_s=float(np.std(step_times, ddof=1)) if step_times.size > 1 else math.nan,
+        step_time_sd_s=spread(step_times),
         samples=samples,
         peak_memory_bytes=_for_devices(sampler.peak_memory(), indices),
         mean_utilization=_for_devices(sampler.mean_utilization(), indices),

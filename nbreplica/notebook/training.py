@@ -10,7 +10,6 @@ steps are timed but not counted in samples.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -19,6 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from nbreplica.bench.stats import spread
 from nbreplica.replicator.model import ReplicatedModel
 
 DEFAULT_BATCH_SIZE = 32  # what Model.fit uses for arrays when batch_size is None
@@ -195,7 +195,7 @@ class FitObserver:
             samples_per_s=None if samples is None else samples / seconds,
             step_time_p50_s=float(np.percentile(per_step, 50)),
             step_time_p90_s=float(np.percentile(per_step, 90)),
-            step_time_sd_s=float(np.std(per_step, ddof=1)) if per_step.size > 1 else math.nan,
+            step_time_sd_s=spread(per_step),
         )
 
 
