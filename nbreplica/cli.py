@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from nbreplica import _tensorflow
 from nbreplica._errors import NbreplicaError
+from nbreplica.bench import flags
 
 if TYPE_CHECKING:
     from nbreplica.bench.result import SweepResult
@@ -54,9 +55,20 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--scaling", choices=("strong", "weak"), default="strong")
     run.add_argument("--strategy", type=_strategies, default=("split",),
                      help="split, mirrored, or split,mirrored (default: split)")
-    run.add_argument("--repeats", type=int, default=3, help="default: 3")
-    run.add_argument("--steps", type=int, default=30,
-                     help="measured steps per point (default: 30)")
+    run.add_argument("--repeats", type=int, default=3,
+                     help="repeats of every point; an adaptive sweep adds more "
+                     "(default: 3)")
+    run.add_argument("--steps", type=int,
+                     help="measured steps per point (default: calibrated from a first "
+                     "baseline run)")
+    run.add_argument("--target-ci", type=flags.target_ci, default=flags.DEFAULT_TARGET_CI,
+                     metavar="WIDTH",
+                     help="add repeats until every speedup interval is at most WIDTH "
+                     "wide, relative to the median; 0 measures exactly --repeats "
+                     f"repeats (default: {flags.DEFAULT_TARGET_CI})")
+    run.add_argument("--budget", type=flags.budget, default=flags.DEFAULT_BUDGET_S,
+                     metavar="SECONDS", help="time an adaptive sweep may take "
+                     f"(default: {flags.DEFAULT_BUDGET_S:g})")
     run.add_argument("--warmup-steps", type=int, default=3, help="default: 3")
     run.add_argument("--samples", type=int, default=4096,
                      help="synthetic examples (default: 4096)")
@@ -113,6 +125,8 @@ def _run_sweep(args: argparse.Namespace) -> int:
             repeats=args.repeats,
             steps=args.steps,
             warmup_steps=args.warmup_steps,
+            target_ci=args.target_ci or None,
+            budget=args.budget,
             name=args.name,
             results_path=args.results,
             efficiency_threshold=args.threshold,

@@ -19,12 +19,14 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from nbreplica.bench.stats import predict_speedup, scaling_table, summarize
 from nbreplica.bench.strategies import BASELINE
+from nbreplica.bench.tables import missed_target_note
 
 EMULATED_NOTE = (
     "Emulated devices: TensorFlow logical devices sharing one CPU, not GPUs. "
     "These speedups show how the work is split, not what GPUs would gain."
 )
 UNRELIABLE_LABEL = "unreliable (no error bars)"
+MISSED_TARGET_LABEL = "interval wider than the target"
 _GIB = 1024**3
 _PLAIN = FuncFormatter(lambda value, _: f"{value:g}")
 
@@ -57,7 +59,9 @@ def scaling_figure(
     scaling law, extended to the ``predict_at`` device counts (hollow markers).
     Unreliable points (``summary["reliable"]`` false) are hollow grey markers without
     error bars, and a note under the panels says why and how many steps would do;
-    a strategy with such points has no fitted law.
+    a strategy with such points has no fitted law. Points of an adaptive sweep whose
+    interval is wider than its target have red error bars, and a note under the
+    panels gives the widths they reached.
     """
     if summary.empty:
         raise ValueError("There is nothing to plot: the sweep measured no point. "
@@ -102,6 +106,9 @@ def scaling_figure(
     efficiency_axes.legend(fontsize="small")
     figure.suptitle(f"{_describe(summary)}\n({_error_bars(summary)})")
     notes = _unreliable_notes(summary)
+    missed = missed_target_note(summary)
+    if missed:
+        notes.append(missed)
     if summary["emulated"].astype(bool).any():
         notes.append(EMULATED_NOTE)
     for line, note in enumerate(notes):
@@ -219,8 +226,15 @@ def _errorbars(axes: Axes, curve: pd.DataFrame, column: str, color: str, label: 
     value = steady[column] * scale
     below = (value - steady[f"{column}_low"] * scale).fillna(0).clip(lower=0)
     above = (steady[f"{column}_high"] * scale - value).fillna(0).clip(lower=0)
-    axes.errorbar(steady["devices"], value, yerr=[below, above], color=color,
-                  marker="o", capsize=4, linestyle="none")
+    wide = steady["target_met"].eq(False).to_numpy()
+    for points, error_color, label in ((~wide, color, "_nolegend_"),
+                                       (wide, "firebrick", MISSED_TARGET_LABEL)):
+        if points.any():
+            first = label not in axes.get_legend_handles_labels()[1]
+            axes.errorbar(steady["devices"][points], value[points],
+                          yerr=[below[points], above[points]], color=color,
+                          ecolor=error_color, marker="o", capsize=4, linestyle="none",
+                          label=label if first else "_nolegend_")
     shaky = curve[~reliable]
     if not shaky.empty:
         first = UNRELIABLE_LABEL not in axes.get_legend_handles_labels()[1]

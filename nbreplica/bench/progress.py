@@ -1,10 +1,13 @@
-"""Progress of a sweep: a tqdm bar naming the point measured now and how long the
-rest should take (``tqdm.auto``: a widget in a notebook kernel, a text bar elsewhere).
+"""Progress of a sweep: a tqdm bar naming the point measured now, how long the rest
+should take and, in an adaptive sweep, the widest speedup interval so far
+(``tqdm.auto``: a widget in a notebook kernel, a text bar elsewhere).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol, TextIO, runtime_checkable
 
 from tqdm.auto import tqdm
@@ -14,6 +17,54 @@ from tqdm.auto import tqdm
 _BAR_FORMAT = "{desc}: {n_fmt}/{total_fmt} |{bar}| [{elapsed}{postfix}]"
 
 
+@dataclass(frozen=True)
+class Status:
+    """Where a sweep stands while it measures a point.
+
+    Attributes:
+        done: points measured so far.
+        total: points measured or planned so far (adaptive sweeps add rounds).
+        current: the point measured now, e.g. ``"split on 2 devices, repeat 1"``.
+        seconds_left: how long the rest should take; ``None`` while unknown.
+        at_most: ``seconds_left`` is an upper bound (an adaptive sweep's budget) rather
+            than an estimate.
+        widest: the widest speedup interval so far: ((strategy, device count), its
+            full width relative to the median); ``None`` before any.
+        target_ci: the width an adaptive sweep aims at; ``None`` for a fixed sweep.
+    """
+
+    done: int
+    total: int
+    current: str
+    seconds_left: float | None
+    at_most: bool = False
+    widest: tuple[tuple[str, int], float] | None = None
+    target_ci: float | None = None
+
+    def describe(self) -> str:
+        """The bar's label, e.g. ``"split on 2 devices, repeat 4 · widest interval
+        split×8 18% (target 10%) · at most 02:10 left"``."""
+        parts = [self.current]
+        if self.target_ci is not None and self.widest is not None:
+            (strategy, count), width = self.widest
+            parts.append(f"widest interval {strategy}×{count} {describe_width(width)} "
+                         f"(target {self.target_ci:.0%})")
+        if self.seconds_left is None:
+            parts.append("estimating time left")
+        else:
+            left = tqdm.format_interval(self.seconds_left)
+            parts.append(f"{'at most' if self.at_most else 'about'} {left} left")
+        return " · ".join(parts)
+
+
+def describe_width(width: float | None) -> str:
+    """A speedup interval's relative width in words, e.g. ``"14%"``; ``"too few
+    repeats"`` where there is no interval at the confidence asked for yet."""
+    if width is None or width == math.inf:
+        return "too few repeats"
+    return f"{width:.0%}"
+
+
 @runtime_checkable
 class Progress(Protocol):
     """What a sweep reports while it runs (a progress bar, or nothing)."""
@@ -21,8 +72,8 @@ class Progress(Protocol):
     def start(self, total: int, title: str) -> None:
         """The sweep will measure ``total`` points."""
 
-    def update(self, done: int, current: str, seconds_left: float | None) -> None:
-        """``done`` points are measured and ``current`` is being measured now."""
+    def update(self, status: Status) -> None:
+        """The sweep measures ``status.current`` now."""
 
     def finish(self, message: str, outcome: str) -> None:
         """The sweep ended; ``outcome`` is ``"completed"``, ``"interrupted"`` or
@@ -65,14 +116,6 @@ def _kind(point: PointKind) -> tuple[str, int]:
     return point.strategy, len(point.devices)
 
 
-def status(current: str, seconds_left: float | None) -> str:
-    """The bar's label: the point measured now and the time left, e.g.
-    ``"split on 2 devices, repeat 1 · about 01:15 left"``."""
-    left = ("estimating time left" if seconds_left is None
-            else f"about {tqdm.format_interval(seconds_left)} left")
-    return f"{current} · {left}"
-
-
 class BarProgress:
     """A ``tqdm.auto`` bar: an ipywidgets bar in a notebook kernel, a text bar on
     ``file`` (default: stderr) elsewhere."""
@@ -85,9 +128,10 @@ class BarProgress:
         self.bar = tqdm(total=total, desc=title, unit="point", file=self.file,
                         bar_format=_BAR_FORMAT)
 
-    def update(self, done: int, current: str, seconds_left: float | None) -> None:
-        self.bar.n = done
-        self.bar.set_postfix_str(status(current, seconds_left))  # redraws the bar
+    def update(self, status: Status) -> None:
+        self.bar.total = status.total
+        self.bar.n = status.done
+        self.bar.set_postfix_str(status.describe())  # redraws the bar
 
     def finish(self, message: str, outcome: str) -> None:
         if outcome == "completed":
@@ -102,7 +146,7 @@ class NoProgress:
     def start(self, total: int, title: str) -> None:
         pass
 
-    def update(self, done: int, current: str, seconds_left: float | None) -> None:
+    def update(self, status: Status) -> None:
         pass
 
     def finish(self, message: str, outcome: str) -> None:

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from nbreplica.bench.measure import Measurement, Point
 from nbreplica.bench.result import SweepResult
+from nbreplica.bench.stats import summarize, widths_by_kind
 from nbreplica.bench.store import SAMPLE_COLUMNS, ResultsStore, RunRecord
 from nbreplica.bench.strategies import BASELINE
 
@@ -32,14 +33,18 @@ class Recorder:
         name: the sweep's name; when ``None`` is given, the first record names it
             ``"<model name>-<scaling>-b<global batch size>"``.
         scaling: ``"strong"`` or ``"weak"``, stored with every run.
+        target_ci: the interval width an adaptive sweep aims at (``None``: a fixed
+            sweep), stored with every run.
         records: the runs recorded so far, in order.
     """
 
-    def __init__(self, store: ResultsStore, name: str | None, scaling: str) -> None:
+    def __init__(self, store: ResultsStore, name: str | None, scaling: str,
+                 target_ci: float | None = None) -> None:
         self.store = store
         self.sweep_id = uuid.uuid4().hex[:12]
         self.name = name
         self.scaling = scaling
+        self.target_ci = target_ci
         self.records: list[RunRecord] = []
         self._samples: list[pd.DataFrame] = []
         self._baselines: dict[int, float] = {}
@@ -108,6 +113,7 @@ class Recorder:
             tensorflow_version=tf.__version__,
             keras_version=keras.__version__,
             timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            target_ci=self.target_ci,
         )
         samples = measurement.samples.assign(
             sweep_id=self.sweep_id, strategy=point.strategy, devices=count,
@@ -116,6 +122,16 @@ class Recorder:
         self.store.append(record, samples)
         self.records.append(record)
         self._samples.append(samples)
+
+    def runs(self) -> pd.DataFrame:
+        """The runs recorded so far, as the results store returns them."""
+        return pd.DataFrame([vars(record) for record in self.records],
+                            columns=list(RunRecord.__dataclass_fields__))
+
+    def widths(self, confidence: float) -> dict[tuple[str, int], float]:
+        """The speedup intervals' relative widths so far, per (strategy, device count)
+        (see :func:`nbreplica.bench.stats.relative_width`)."""
+        return widths_by_kind(summarize(self.runs(), confidence))
 
     def result(self, planned_points: int, *, interrupted: bool,
                efficiency_threshold: float, confidence: float) -> SweepResult:
@@ -126,8 +142,7 @@ class Recorder:
             interrupted: the sweep stopped before measuring all of them.
             efficiency_threshold, confidence: as :func:`nbreplica.sweep` takes them.
         """
-        runs = pd.DataFrame([vars(record) for record in self.records],
-                            columns=list(RunRecord.__dataclass_fields__))
+        runs = self.runs()
         samples = pd.concat(self._samples, ignore_index=True) if self._samples else (
             pd.DataFrame(columns=SAMPLE_COLUMNS)
         )

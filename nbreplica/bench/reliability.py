@@ -3,10 +3,12 @@
 A summary row (one strategy on one device count) is marked unreliable, with the
 reasons said in words, when:
 
-- its repeats timed too few steps: fewer than :data:`MIN_TIMED_STEPS`, or fewer than
-  it takes for the mean step time's confidence interval to narrow to
+- its repeats timed too few steps: fewer than :data:`MIN_TIMED_STEPS`, or, while its
+  repeats are too few for an interval at the confidence asked for, fewer than it
+  takes for the mean step time's confidence interval to narrow to
   ±\\ :data:`STEP_PRECISION` of it, given the spread of the step times observed
-  (:func:`steps_needed`);
+  (:func:`steps_needed`). Once the repeats give such an interval, it measures the
+  repeats' spread itself, whatever its cause: short repeats then only widen it;
 - it has fewer than :data:`MIN_REPEATS` repeats (the range of two values holds their
   median only half the time);
 - its interval across repeats is wider than the figure itself (relative width above
@@ -31,6 +33,13 @@ MIN_REPEATS = 3
 STEP_PRECISION = 0.10
 #: An interval wider than this fraction of its figure does not locate the figure.
 MAX_RELATIVE_WIDTH = 1.0
+
+#: How long the timed steps of a point with calibrated steps last at least: long
+#: enough that a point's fixed costs (building, tracing, warm-up) do not dominate it
+#: and that the machine's short hiccups average out within a repeat.
+MIN_TIMED_SECONDS = 1.0
+#: Calibrated steps never exceed this, however fast a step is.
+MAX_CALIBRATED_STEPS = 2000
 
 BASELINE_REASON = "baseline unreliable"
 DISAGREE_REASON = "repeats disagree: interval wider than the figure"
@@ -60,6 +69,14 @@ def steps_needed(cv: float, confidence: float) -> int:
     return steps
 
 
+def calibrated_steps(mean_step_s: float, cv: float, confidence: float) -> int:
+    """Timed steps per point for a step of ``mean_step_s`` seconds whose durations
+    vary by ``cv``: as many as :func:`steps_needed` asks for, and enough to last
+    :data:`MIN_TIMED_SECONDS`, at most :data:`MAX_CALIBRATED_STEPS`."""
+    for_time = math.ceil(MIN_TIMED_SECONDS / mean_step_s) if mean_step_s > 0 else 0
+    return min(MAX_CALIBRATED_STEPS, max(steps_needed(cv, confidence), for_time))
+
+
 @dataclass(frozen=True)
 class Assessment:
     """Whether a summary row is reliable: the reasons it is not (none when it is)
@@ -87,7 +104,8 @@ class Assessment:
 
 
 def assess(*, timed_steps: int, step_time_cv: float, repeats: int,
-           relative_widths: Iterable[float], confidence: float) -> Assessment:
+           relative_widths: Iterable[float], interval_coverage: float,
+           confidence: float) -> Assessment:
     """The rules of the module docstring applied to one summary row.
 
     Args:
@@ -97,9 +115,12 @@ def assess(*, timed_steps: int, step_time_cv: float, repeats: int,
         repeats: how many repeats the row has.
         relative_widths: ``(high - low) / median`` of the row's intervals (NaN where
             there is no interval).
+        interval_coverage: the probability that the row's intervals hold the median
+            (NaN where there is no interval).
         confidence: the level of the intervals.
     """
-    needed = steps_needed(step_time_cv, confidence)
+    needed = (MIN_TIMED_STEPS if interval_coverage >= confidence
+              else steps_needed(step_time_cv, confidence))
     reasons = []
     if timed_steps < needed:
         reasons.append(f"{_count(timed_steps, 'timed step')}/repeat, time ≥ {needed}")

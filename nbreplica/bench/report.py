@@ -127,7 +127,9 @@ def render_html(result: SweepResult, images: dict[str, bytes]) -> str:
         "<p>Medians across repeats with their order-statistic intervals. Strategy "
         "<code>single</code> is the plain model on one device, the baseline of every "
         "speedup. A figure marked unreliable is shown without an interval; its row says "
-        "why and how many timed steps per repeat would do. Every column is in "
+        "why and how many timed steps per repeat would do. An adaptive sweep shows each "
+        "speedup interval's width against its target, and names the points left wider "
+        "when its time budget ended. Every column is in "
         "<code>summary.csv</code>.</p>",
         as_html(result.frame, result.scaling, result.confidence),
         "<h2>Fitted scaling law</h2>",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -12,10 +14,13 @@ import tensorflow as tf
 
 from nbreplica.accelerators import Accelerator, pick_devices
 from nbreplica.bench.data import SweepData
+from nbreplica.bench.flags import DEFAULT_BUDGET_S, DEFAULT_TARGET_CI
 from nbreplica.bench.measure import ModelFn, Point, PointSettings, measure_point
-from nbreplica.bench.progress import Progress, TimeLeft, make_progress
+from nbreplica.bench.progress import Progress, Status, TimeLeft, make_progress
 from nbreplica.bench.recorder import Recorder
+from nbreplica.bench.reliability import calibrated_steps
 from nbreplica.bench.result import SweepInterrupted, SweepResult
+from nbreplica.bench.schedule import Kind, Precision, Schedule
 from nbreplica.bench.store import ResultsStore
 from nbreplica.bench.strategies import BASELINE, STRATEGIES
 from nbreplica.selection import selected_devices
@@ -33,8 +38,10 @@ def sweep(
     scaling: str = "strong",
     strategy: str | Sequence[str] = "split",
     repeats: int = 3,
-    steps: int = 20,
+    steps: int | None = None,
     warmup_steps: int = 3,
+    target_ci: float | None = DEFAULT_TARGET_CI,
+    budget: float | None = DEFAULT_BUDGET_S,
     name: str | None = None,
     results_path: str | os.PathLike[str] | None = None,
     efficiency_threshold: float = 0.7,
@@ -55,6 +62,12 @@ def sweep(
     against its repeat's baseline. Every point builds a fresh model with
     ``model_fn`` and is appended to the results file as soon as it is measured.
 
+    The sweep is adaptive by default: after ``repeats`` repeats of every point it
+    keeps adding repeats, each with its own baseline, to the points whose speedup
+    interval is still wider than ``target_ci``, until every point meets it or the
+    ``budget`` would be exceeded. Points left wider are marked in the table, the HTML
+    and the plot, with the width they reached. See :mod:`nbreplica.bench.schedule`.
+
     Args:
         model_fn: builds and compiles a fresh ``keras.Model`` (called once per point,
             inside the ``MirroredStrategy`` scope for ``"mirrored"``).
@@ -70,12 +83,22 @@ def sweep(
         scaling: ``"strong"`` or ``"weak"``.
         strategy: ``"split"`` (:func:`nbreplica.replicate`), ``"mirrored"``
             (``tf.distribute.MirroredStrategy`` over the same devices), or both.
-        repeats: how many times each point is measured (>= 2 for intervals; fewer
-            than 3 mark the figures unreliable).
+        repeats: how many times every point is measured (>= 2 for intervals; fewer
+            than 3 mark the figures unreliable); an adaptive sweep adds repeats to
+            this first round.
         steps: measured steps per point, after ``warmup_steps`` unmeasured ones
             (the first of which includes tracing, reported as ``first_step_s``).
-            Too few for the step times' spread mark the figures unreliable, and the
-            summary's ``steps_needed`` says how many would do.
+            ``None`` calibrates them from an unrecorded first baseline: enough for
+            the step times' spread and for the timed part to last
+            :data:`~nbreplica.bench.reliability.MIN_TIMED_SECONDS`. Too few for the
+            step times' spread mark the figures unreliable, and the summary's
+            ``steps_needed`` says how many would do.
+        target_ci: the widest speedup interval accepted, as the interval's full
+            width relative to the median (0.10: ±5%), at ``confidence``; ``None``
+            measures exactly ``repeats`` repeats.
+        budget: seconds an adaptive sweep may take: no further repeat starts that
+            is expected to end after it (the first ``repeats`` repeats always run).
+            Ignored when ``target_ci`` is ``None``.
         name: a name to find the sweep by; defaults to
             ``"<model name>-<scaling>-b<batch_size>"``.
         results_path: the results file; defaults to ``$NBREPLICA_RESULTS`` or
@@ -122,51 +145,75 @@ def sweep(
     available = _available_devices()
     counts = _device_counts(devices, len(available))
     strategies = _strategies(strategy)
-    _check_settings(scaling=scaling, batch_size=batch_size, repeats=repeats, steps=steps,
+    _check_settings(scaling=scaling, batch_size=batch_size, repeats=repeats,
                     warmup_steps=warmup_steps, efficiency_threshold=efficiency_threshold,
-                    confidence=confidence, sample_interval=sample_interval)
+                    confidence=confidence, sample_interval=sample_interval,
+                    **({} if steps is None else {"steps": steps}))
+    precision = _precision(repeats, target_ci, budget)
 
     def global_batch(count: int) -> int:
         return batch_size if scaling == "strong" else batch_size * count
 
+    def make_point(strategy: str, count: int, repeat: int) -> Point:
+        return Point(strategy, tuple(available[:count]), repeat, global_batch(count))
+
     data = SweepData(x, y)
     data.check_covers(global_batch(max(counts)))
-    points = _plan(counts, strategies, repeats, available, global_batch)
     settings = PointSettings(
-        steps=steps,
+        steps=steps or CALIBRATION_STEPS,
         warmup_steps=warmup_steps,
         replicate_options=dict(replicate_options or {}),
         cross_device_ops=cross_device_ops,
         sample_interval=sample_interval,
         clock_origin=time.monotonic(),
     )
-    recorder = Recorder(ResultsStore(results_path), name, scaling)
+    recorder = Recorder(ResultsStore(results_path), name, scaling, precision.target_ci)
+    schedule = Schedule(_phases(counts, strategies), precision, make_point=make_point,
+                        widths=lambda: recorder.widths(confidence), time_left=TimeLeft())
     reporter = make_progress(progress)
-    reporter.start(len(points), f"Sweep of {len(counts)} device counts")
-    time_left = TimeLeft()
+    reporter.start(schedule.planned, f"Sweep of {len(counts)} device counts")
     try:
-        for done, point in enumerate(points):
-            reporter.update(done, point.describe(), time_left.estimate(points[done:]))
+        if steps is None:
+            reporter.update(Status(0, schedule.planned, CALIBRATING, None))
+            settings = _calibrated(settings, make_point(BASELINE, 1, 0), model_fn, data,
+                                   confidence)
+        for point in schedule:
+            reporter.update(schedule.status(point))
             started = time.monotonic()
             measurement = measure_point(point, model_fn, data, settings)
-            recorder.record(point, measurement, steps=steps, warmup_steps=warmup_steps)
-            time_left.add(point, time.monotonic() - started)
+            recorder.record(point, measurement, steps=settings.steps,
+                            warmup_steps=warmup_steps)
+            schedule.time_left.add(point, time.monotonic() - started)
     except KeyboardInterrupt as exc:
-        result = recorder.result(len(points), interrupted=True,
+        result = recorder.result(schedule.planned, interrupted=True,
                                  efficiency_threshold=efficiency_threshold,
                                  confidence=confidence)
-        reporter.finish(
-            f"Interrupted after {len(result.runs)} of {len(points)} points", "interrupted"
-        )
+        reporter.finish(f"Interrupted after {len(result.runs)} of {schedule.planned} "
+                        "points", "interrupted")
         raise SweepInterrupted(result) from exc
     except BaseException:
-        reporter.finish(
-            f"Failed after {len(recorder.records)} of {len(points)} points", "failed"
-        )
+        reporter.finish(f"Failed after {len(recorder.records)} of {schedule.planned} "
+                        "points", "failed")
         raise
-    reporter.finish(f"Measured {len(points)} points", "completed")
-    return recorder.result(len(points), interrupted=False,
-                           efficiency_threshold=efficiency_threshold, confidence=confidence)
+    result = recorder.result(schedule.planned, interrupted=False,
+                             efficiency_threshold=efficiency_threshold, confidence=confidence)
+    reporter.finish(schedule.outcome(), "completed")
+    return result
+
+
+#: Timed steps of the unrecorded baseline that calibrates ``steps=None``.
+CALIBRATION_STEPS = 20
+CALIBRATING = "calibrating the timed steps on 1 device"
+
+
+def _calibrated(settings: PointSettings, point: Point, model_fn: ModelFn, data: SweepData,
+                confidence: float) -> PointSettings:
+    """``settings`` with the timed steps that one unrecorded baseline calls for (see
+    :func:`nbreplica.bench.reliability.calibrated_steps`)."""
+    measurement = measure_point(point, model_fn, data, settings)
+    mean_step_s = point.global_batch_size / measurement.samples_per_s
+    return dataclasses.replace(settings, steps=calibrated_steps(
+        mean_step_s, measurement.step_time_sd_s / mean_step_s, confidence))
 
 
 def _available_devices() -> list[Accelerator]:
@@ -235,26 +282,33 @@ def _check_settings(*, scaling: str, efficiency_threshold: float, confidence: fl
         )
 
 
-def _plan(counts: list[int], strategies: tuple[str, ...], repeats: int,
-          available: list[Accelerator], global_batch: Callable[[int], int]) -> list[Point]:
-    """Every point in measuring order: per repeat, the baseline then each count; the
-    ``"mirrored"`` points of every repeat come after all the others.
+def _precision(repeats: int, target_ci: float | None, budget: float | None) -> Precision:
+    if target_ci is None:
+        return Precision(repeats)
+    if isinstance(target_ci, bool) or not isinstance(target_ci, (int, float)) or not (
+            0 < target_ci < math.inf):
+        raise ValueError(
+            "target_ci must be the widest speedup interval accepted, relative to the "
+            "median (e.g. 0.10), or None for exactly `repeats` repeats. "
+            f"Received: target_ci={target_ci!r}"
+        )
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not (
+            0 < budget < math.inf):
+        raise ValueError(
+            "budget must be the seconds an adaptive sweep may take (e.g. 180); pass "
+            f"target_ci=None for a sweep without one. Received: budget={budget!r}"
+        )
+    return Precision(repeats, float(target_ci), float(budget))
+
+
+def _phases(counts: list[int], strategies: tuple[str, ...]) -> list[list[Kind]]:
+    """The kinds of point each phase measures: ``"split"`` first, ``"mirrored"`` last.
 
     Once a ``MirroredStrategy`` has trained, its distributed input's per-device threads
     stay in the process and slow every later multi-device step of ``replicate``
     (about 10% at 4 and 8 emulated devices), but not the one-device baseline.
     """
-    def repeat_points(strategy: str, repeat: int) -> list[Point]:
-        return [Point(strategy, tuple(available[:count]), repeat, global_batch(count))
-                for count in counts[1:]]
-
-    points = []
-    for repeat in range(1, repeats + 1):
-        points.append(Point(BASELINE, tuple(available[:1]), repeat, global_batch(1)))
-        if "split" in strategies:
-            points.extend(repeat_points("split", repeat))
-    if "mirrored" in strategies:
-        for repeat in range(1, repeats + 1):
-            points.extend(repeat_points("mirrored", repeat))
-    return points
+    phases = [[(strategy, count) for count in counts[1:]]
+              for strategy in STRATEGIES if strategy in strategies]
+    return phases or [[]]
 

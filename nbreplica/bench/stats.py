@@ -144,7 +144,7 @@ SUMMARY_COLUMNS = [
     "samples_per_s", "samples_per_s_low", "samples_per_s_high",
     "speedup", "speedup_low", "speedup_high",
     "efficiency", "efficiency_low", "efficiency_high", "interval_coverage",
-    "reliable", "unreliable_reason", "steps_needed", "step_time_cv",
+    "interval_width", "target_ci", "target_met", "reliable", "unreliable_reason", "steps_needed", "step_time_cv",
     "step_time_p50_s", "step_time_p90_s", "first_step_s",
     "peak_memory_bytes", "mean_utilization",
     "scaling", "global_batch_size", "per_device_batch_size", "params",
@@ -171,7 +171,11 @@ def summarize(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     scaled alike. ``reliable``, ``unreliable_reason`` and ``steps_needed`` (timed
     steps per repeat that would do) follow :mod:`nbreplica.bench.reliability`;
     ``timed_steps`` is the fewest of any repeat and ``step_time_cv`` the step times'
-    coefficient of variation pooled over repeats. Step-time percentiles and
+    coefficient of variation pooled over repeats. ``interval_width`` is the speedup
+    interval's full width relative to its median (:func:`relative_width`); where an
+    adaptive sweep set a ``target_ci``, ``target_met`` says whether the width is
+    within it at the ``confidence`` asked for (missing for the baseline, whose
+    speedup is 1 by definition, and for fixed sweeps). Step-time percentiles and
     first-step time are medians of the per-repeat values; peak memory is the maximum
     and utilization the mean over repeats.
     """
@@ -198,6 +202,8 @@ def summarize(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
             efficiency_low=speedup.low / devices,
             efficiency_high=speedup.high / devices,
             interval_coverage=throughput.coverage,
+            interval_width=relative_width(speedup, confidence),
+            target_ci=_target(group),
             step_time_cv=cv,
             step_time_p50_s=group["step_time_p50_s"].median(),
             step_time_p90_s=group["step_time_p90_s"].median(),
@@ -208,8 +214,12 @@ def summarize(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
         )
         row["assessment"] = assess(
             timed_steps=row["timed_steps"], step_time_cv=cv, repeats=len(group),
-            relative_widths=[_relative_width(throughput), _relative_width(speedup)],
-            confidence=confidence,
+            relative_widths=[_span(throughput), _span(speedup)],
+            interval_coverage=throughput.coverage, confidence=confidence,
+        )
+        row["target_met"] = (
+            pd.NA if strategy == BASELINE or math.isnan(row["target_ci"])
+            else bool(row["interval_width"] <= row["target_ci"])
         )
         rows.append(row)
     _account_for_baselines(rows)
@@ -230,8 +240,32 @@ def _pooled_step_time_cv(group: pd.DataFrame) -> float:
     return float(np.sqrt(np.mean(cvs**2))) if len(cvs) else math.nan
 
 
-def _relative_width(interval: Interval) -> float:
+def _span(interval: Interval) -> float:
     return (interval.high - interval.low) / interval.median
+
+
+def relative_width(interval: Interval, confidence: float) -> float:
+    """The full width of ``interval`` relative to its median; ``inf`` when it holds
+    the median with a probability below ``confidence`` (too few repeats), NaN when
+    there is no interval."""
+    if interval.coverage < confidence:
+        return math.inf
+    return _span(interval)
+
+
+def widths_by_kind(summary: pd.DataFrame) -> dict[tuple[str, int], float]:
+    """``interval_width`` of every (strategy, device count) in ``summary`` (one
+    sweep's), NaN widths left out."""
+    return {(strategy, int(devices)): float(width) for strategy, devices, width in zip(
+        summary["strategy"], summary["devices"], summary["interval_width"])
+        if not math.isnan(width)}
+
+
+def _target(group: pd.DataFrame) -> float:
+    """The group's target width (NaN for fixed sweeps and older files)."""
+    if "target_ci" not in group:
+        return math.nan
+    return float(pd.to_numeric(group["target_ci"], errors="coerce").max())
 
 
 def _account_for_baselines(rows: list[dict]) -> None:

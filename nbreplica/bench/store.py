@@ -27,6 +27,7 @@ class RunRecord:
     ``step_time_sd_s`` it tells how precise the point's throughput is.
     """
 
+
     sweep_id: str
     sweep_name: str
     model: str
@@ -57,6 +58,9 @@ class RunRecord:
     tensorflow_version: str
     keras_version: str
     timestamp: str
+    target_ci: float | None = None
+    """The speedup interval width an adaptive sweep aimed at; NULL for fixed sweeps
+    and in files written before sweeps were adaptive."""
 
 
 RUN_COLUMNS = [field.name for field in dataclasses.fields(RunRecord)]

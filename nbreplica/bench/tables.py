@@ -2,15 +2,19 @@
 fixed-width text (terminals) or HTML (notebooks, the saved report page).
 
 A figure the summary marks unreliable is printed without its interval, marked
-``(unreliable)``, and its row says why and how many timed steps would do.
+``(unreliable)``, and its row says why and how many timed steps would do. In an
+adaptive sweep's table, each speedup's interval width is shown against the target,
+and a note names the points that did not reach it.
 """
 
 from __future__ import annotations
 
 import html
+import math
 
 import pandas as pd
 
+from nbreplica.bench.progress import describe_width
 from nbreplica.bench.stats import repeats_for
 
 NO_POINTS = "No point was measured."
@@ -20,11 +24,12 @@ _GIB = 1024**3
 
 def summary_cells(summary: pd.DataFrame) -> pd.DataFrame:
     """The columns of ``summary`` (:attr:`SweepResult.frame`) a reader needs, as text:
-    medians with their intervals in brackets (or marked unreliable), efficiency in
-    percent, step times in ms, peak memory in GiB (``"n/a"`` where a device reported
-    nothing), and each row's reliability."""
+    medians with their intervals in brackets (or marked unreliable), the speedup
+    interval's width against an adaptive sweep's target, efficiency in percent, step
+    times in ms, peak memory in GiB (``"n/a"`` where a device reported nothing), and
+    each row's reliability."""
     reliable = summary["reliable"].astype(bool)
-    return pd.DataFrame({
+    cells = pd.DataFrame({
         "strategy": summary["strategy"],
         "devices": summary["devices"],
         "samples/s": [_figure(v, lo, hi, ok, "{:,.0f}") for v, lo, hi, ok in zip(
@@ -42,6 +47,43 @@ def summary_cells(summary: pd.DataFrame) -> pd.DataFrame:
         "reliability": [STABLE if ok else f"unreliable: {reason}"
                         for ok, reason in zip(reliable, summary["unreliable_reason"])],
     })
+    if has_target(summary):
+        cells.insert(4, "interval width", [
+            "" if pd.isna(met) else
+            _width_against(width, target, met)
+            for width, target, met in zip(summary["interval_width"], summary["target_ci"],
+                                          summary["target_met"])
+        ])
+    return cells
+
+
+def _width_against(width: float, target: float, met: bool) -> str:
+    """e.g. ``"7%"`` (met), ``"14% > 10% target"``, ``"too few repeats (target 10%)"``."""
+    if met:
+        return describe_width(width)
+    if width == math.inf:
+        return f"{describe_width(width)} (target {target:.0%})"
+    return f"{describe_width(width)} > {target:.0%} target"
+
+
+def has_target(summary: pd.DataFrame) -> bool:
+    """Whether any row of ``summary`` comes from an adaptive sweep (a target width)."""
+    return bool(summary["target_ci"].notna().any())
+
+
+def missed_target_note(summary: pd.DataFrame) -> str | None:
+    """The points of ``summary`` whose speedup interval is wider than their sweep's
+    target, with the widths reached; ``None`` when there are none."""
+    missed = summary[summary["target_met"].eq(False)]
+    if missed.empty:
+        return None
+    several_sweeps = summary["sweep_id"].nunique() > 1
+    points = ", ".join(
+        f"{f'{row.sweep_name} ' if several_sweeps else ''}{row.strategy}×{row.devices} "
+        f"{describe_width(row.interval_width)} (target {row.target_ci:.0%})"
+        for row in missed.itertuples(index=False)
+    )
+    return f"Speedup intervals wider than the target when the time budget ended: {points}"
 
 
 def interval_note(summary: pd.DataFrame, confidence: float) -> str | None:
@@ -82,8 +124,8 @@ def recommendations(scaling: pd.DataFrame) -> list[str]:
 
 
 def _notes(summary: pd.DataFrame, scaling: pd.DataFrame, confidence: float) -> list[str]:
-    note = interval_note(summary, confidence)
-    return [*([note] if note else []), *recommendations(scaling)]
+    notes = [interval_note(summary, confidence), missed_target_note(summary)]
+    return [*(note for note in notes if note), *recommendations(scaling)]
 
 
 def as_text(summary: pd.DataFrame, scaling: pd.DataFrame, confidence: float = 0.95) -> str:

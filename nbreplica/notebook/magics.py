@@ -19,6 +19,8 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import display
 
 from nbreplica import _tensorflow
+from nbreplica.bench import flags
+from nbreplica.bench.flags import DEFAULT_BUDGET_S, DEFAULT_TARGET_CI
 from nbreplica.bench.strategies import STRATEGIES
 from nbreplica.notebook.picker import GpuPicker
 from nbreplica.selection import selected_devices
@@ -89,7 +91,15 @@ class ReplicateMagics(Magics):
               help="re-run the cell on each device count, e.g. 1,2,4,8 (1 is always "
                    "added: the baseline), store every run and show the speedup report")
     @argument("--repeats", type=_positive("--repeats"), metavar="N",
-              help=f"with --sweep: runs per device count (default: {DEFAULT_REPEATS})")
+              help="with --sweep: runs per device count, to which an adaptive sweep "
+                   f"adds (default: {DEFAULT_REPEATS})")
+    @argument("--target-ci", type=flags.target_ci, metavar="WIDTH",
+              help="with --sweep: add repeats until every speedup interval is at most "
+                   "WIDTH wide, relative to the median; 0 runs exactly --repeats "
+                   f"(default: {DEFAULT_TARGET_CI})")
+    @argument("--budget", type=flags.budget, metavar="SECONDS",
+              help="with --sweep: the time an adaptive sweep may take (default: "
+                   f"{DEFAULT_BUDGET_S:g})")
     @argument("--name", help="with --sweep: the sweep's name in the results store "
                              "(default: '<model>-strong-b<batch size>')")
     @argument("--monitor", action="store_true",
@@ -157,13 +167,17 @@ class ReplicateMagics(Magics):
 
         Sweeps: ``--sweep 1,2,4,8`` runs the cell once per device count and
         ``--repeats`` times (default 3), counts in increasing order within each
-        repeat, each on the first devices of those chosen above. The cell must
+        repeat, each on the first devices of those chosen above; then, as
+        ``nbreplica.sweep`` does, it adds repeats of the counts whose speedup
+        interval is wider than ``--target-ci`` (default 0.10, relative to the
+        median; 0 adds none) until all are within it or ``--budget`` seconds
+        (default 180) would be exceeded. The cell must
         train a model with ``fit`` on arrays or a batched ``tf.data.Dataset`` (so
         that samples can be counted) at the same batch size on every count (strong
         scaling). Every run is stored in the results file (``$NBREPLICA_RESULTS``,
         else ``~/.nbreplica/results.sqlite``) as it finishes; the speedup report
-        follows the sweep. Only the last run's output is shown (a failing run's
-        output is shown too), and the namespace is the last run's. An error or
+        follows the sweep. Only the last run's output is shown, once the sweep ends
+        (a failing run's output is shown too), and the namespace is the last run's. An error or
         an interrupt (Ctrl-C, "Interrupt kernel") stops the sweep: the runs measured
         so far stay stored and are reported, and the device selection and Keras are
         restored.
@@ -203,7 +217,8 @@ class ReplicateMagics(Magics):
 
     def _sweep(self, args: Namespace, cell: str, devices: list[Accelerator]) -> BaseException | None:
         from nbreplica.bench.progress import make_progress
-        from nbreplica.notebook.sweep_cell import plan_points, sweep_cell
+        from nbreplica.bench.schedule import Precision
+        from nbreplica.notebook.sweep_cell import sweep_cell
 
         counts = sorted({1, *args.sweep})
         if counts[-1] > len(devices):
@@ -212,8 +227,11 @@ class ReplicateMagics(Magics):
                 f"{len(devices)} (GPUs {', '.join(str(d.index) for d in devices)}). "
                 f"Received: --sweep {','.join(map(str, args.sweep))}"
             )
-        points = plan_points(devices, counts, args.strategy, args.repeats or DEFAULT_REPEATS)
-        outcome = sweep_cell(self.shell, cell, points, name=args.name, monitor=args.monitor,
+        target = DEFAULT_TARGET_CI if args.target_ci is None else args.target_ci or None
+        precision = Precision(args.repeats or DEFAULT_REPEATS, target,
+                              (args.budget or DEFAULT_BUDGET_S) if target else None)
+        outcome = sweep_cell(self.shell, cell, devices, counts, args.strategy, precision,
+                             name=args.name, monitor=args.monitor,
                              progress=make_progress(False if args.quiet else None))
         if outcome.result is not None:
             self.last_sweep = outcome.result
@@ -290,7 +308,8 @@ def _chosen_devices(args: Namespace) -> list[Accelerator]:
 
 
 def _refuse_sweep_options(args: Namespace) -> None:
-    for flag, value in (("--repeats", args.repeats), ("--name", args.name)):
+    for flag, value in (("--repeats", args.repeats), ("--name", args.name),
+                        ("--target-ci", args.target_ci), ("--budget", args.budget)):
         if value is not None:
             raise UsageError(
                 f"{flag} only applies to sweeps: add --sweep 1,2,4,8 (or drop {flag}). "

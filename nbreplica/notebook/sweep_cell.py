@@ -7,7 +7,6 @@ results file, records and speedup statistics, so ``%nbreplica_report``,
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import time
 from collections.abc import Sequence
@@ -22,8 +21,8 @@ from nbreplica.bench.measure import Measurement, Point
 from nbreplica.bench.progress import Progress, TimeLeft
 from nbreplica.bench.recorder import Recorder
 from nbreplica.bench.result import SweepResult
+from nbreplica.bench.schedule import Precision, Schedule
 from nbreplica.bench.store import ResultsStore
-from nbreplica.bench.strategies import BASELINE
 from nbreplica.notebook.cell_parallel import CellRun, run_parallel
 from nbreplica.notebook.training import TrainingStats
 
@@ -44,45 +43,44 @@ class SweepOutcome:
     """The body's error or the ``KeyboardInterrupt`` that stopped the sweep."""
 
 
-def plan_points(devices: Sequence[Accelerator], counts: Sequence[int], strategy: str,
-                repeats: int) -> list[Point]:
-    """Every run in order: per repeat, each device count from the smallest (1, the
-    baseline every speedup is measured against) to the largest. The global batch
-    size is filled in once a run has shown it."""
-    return [
-        Point(strategy if count > 1 else BASELINE, tuple(devices[:count]), repeat, 0)
-        for repeat in range(1, repeats + 1)
-        for count in sorted(counts)
-    ]
-
-
-def sweep_cell(shell: InteractiveShell, body: str, points: Sequence[Point], *,
+def sweep_cell(shell: InteractiveShell, body: str, devices: Sequence[Accelerator],
+               counts: Sequence[int], strategy: str, precision: Precision, *,
                name: str | None, monitor: bool, progress: Progress) -> SweepOutcome:
-    """Run ``body`` once per point, store each measured point, and stop at the first
-    error or interrupt (the points measured so far stay stored).
+    """Run ``body`` once per point of the sweep over ``counts`` devices (1, the
+    baseline, first in every repeat; see :mod:`nbreplica.bench.schedule`), store each
+    measured point, and stop at the first error or interrupt (the points measured so
+    far stay stored). The global batch size of each point is the one its run shows.
 
-    Every run but the last has its output captured, shown only if it fails; the last
-    run's output shows as usual, and the namespace is the last run's.
+    Every run's output is captured: a failing run's is shown, and the last run's
+    once the sweep has decided it is the last (an adaptive sweep decides as it
+    goes). The namespace is the last run's.
 
     Raises:
         UsageError: a run trained nothing, or with data of unknown batch size.
     """
-    recorder = Recorder(ResultsStore(), name, SCALING)
+    recorder = Recorder(ResultsStore(), name, SCALING, precision.target_ci)
+
+    def make_point(kind: str, count: int, repeat: int) -> Point:
+        return Point(kind, tuple(devices[:count]), repeat, 0)
+
+    schedule = Schedule([[(strategy, count) for count in sorted(counts) if count > 1]],
+                        precision, make_point=make_point,
+                        widths=lambda: recorder.widths(CONFIDENCE), time_left=TimeLeft())
     origin = time.monotonic()
-    time_left = TimeLeft()
     error: BaseException | None = None
-    progress.start(len(points), f"Sweep of the cell over {_counts(points)} devices")
+    progress.start(schedule.planned, "Sweep of the cell over "
+                   f"{', '.join(str(n) for n in sorted({1, *counts}))} devices")
+    runs = iter(schedule)
     try:
-        for done, point in enumerate(points):
-            progress.update(done, point.describe(), time_left.estimate(points[done:]))
-            last = done == len(points) - 1
-            with contextlib.nullcontext() if last else capture_output() as captured:
+        point = next(runs, None)
+        while point is not None:
+            progress.update(schedule.status(point))
+            with capture_output() as captured:
                 run = run_parallel(shell, body, point.devices, point.strategy,
                                    monitor=monitor)
-            time_left.add(point, run.wall_s)
+            schedule.time_left.add(point, run.wall_s)
             if run.error is not None:
-                if captured is not None:
-                    captured.show()
+                captured.show()
                 error = run.error
                 break
             stats = _training(run)
@@ -91,18 +89,23 @@ def sweep_cell(shell: InteractiveShell, body: str, points: Sequence[Point], *,
                 _measurement(run, stats, origin),
                 steps=stats.steps - stats.warmup_steps, warmup_steps=stats.warmup_steps,
             )
+            upcoming = next(runs, None)
+            if upcoming is None:
+                captured.show()  # the last run's output shows as usual
+            point = upcoming
     except KeyboardInterrupt as interrupt:
         error = interrupt
     except BaseException:
-        progress.finish(f"Failed after {len(recorder.records)} of {len(points)} points",
-                        "failed")
+        progress.finish(f"Failed after {len(recorder.records)} of {schedule.planned} "
+                        "points", "failed")
         raise
     outcome = ("completed" if error is None else
                "interrupted" if isinstance(error, KeyboardInterrupt) else "failed")
-    progress.finish(f"{outcome.capitalize()} after {len(recorder.records)} of "
-                    f"{len(points)} points", outcome)
+    progress.finish(schedule.outcome() if error is None else
+                    f"{outcome.capitalize()} after {len(recorder.records)} of "
+                    f"{schedule.planned} points", outcome)
     result = recorder.result(
-        len(points), interrupted=error is not None,
+        schedule.planned, interrupted=error is not None,
         efficiency_threshold=EFFICIENCY_THRESHOLD, confidence=CONFIDENCE,
     ) if recorder.records else None
     return SweepOutcome(result, error)
@@ -142,8 +145,4 @@ def _measurement(run: CellRun, stats: TrainingStats, origin: float) -> Measureme
         mean_utilization={u.device.index: u.mean_utilization for u in run.usage or ()
                           if u.mean_utilization is not None},
     )
-
-
-def _counts(points: Sequence[Point]) -> str:
-    return ", ".join(str(n) for n in sorted({len(point.devices) for point in points}))
 

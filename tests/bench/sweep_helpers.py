@@ -36,17 +36,19 @@ def tiny_data(samples: int = 256, seed: int = 0) -> tuple[np.ndarray, np.ndarray
             rng.integers(0, 3, size=samples))
 
 
-#: Few, short steps: the tests check behaviour and arithmetic, not speed.
-QUICK = dict(steps=3, warmup_steps=1, progress=False)
+#: Few, short steps and a fixed number of repeats: the tests check behaviour and
+#: arithmetic, not speed.
+QUICK = dict(steps=3, warmup_steps=1, progress=False, target_ci=None)
 
 
 def stored_runs(throughputs: dict[tuple[str, int], list[float]], *, steps: int,
                 step_cv: float, batch: int = 64, sweep_id: str = "s1",
-                name: str = "synthetic") -> pd.DataFrame:
+                name: str = "synthetic", target_ci: float | None = None) -> pd.DataFrame:
     """Runs as the results store holds them, from known throughputs: one list of
     samples/s per (strategy, device count), one value per repeat; the baseline
     (``("single", 1)``) must be among them. Every repeat timed ``steps`` steps whose
-    durations spread by ``step_cv`` of their mean."""
+    durations spread by ``step_cv`` of their mean; ``target_ci`` is an adaptive
+    sweep's target."""
     baselines = throughputs[("single", 1)]
     records = [
         RunRecord(
@@ -61,7 +63,7 @@ def stored_runs(throughputs: dict[tuple[str, int], list[float]], *, steps: int,
             peak_memory_bytes=None, mean_utilization=None, device_metrics="{}",
             device_names="Test GPU", emulated=False, host="box",
             tensorflow_version="2.21.0", keras_version="3.15.1",
-            timestamp="2025-01-01T00:00:00+00:00",
+            timestamp="2025-01-01T00:00:00+00:00", target_ci=target_ci,
         )
         for (strategy, devices), rates in throughputs.items()
         for repeat, rate in enumerate(rates, start=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -30,10 +31,17 @@ def environment():
             if k not in ("NBREPLICA_EMULATE_GPUS", "TF_CPP_MIN_LOG_LEVEL")}
 
 
-def test_sweep_command_writes_a_report(tmp_path, environment):
-    done = subprocess.run(command(tmp_path, "--repeats", "2", "--steps", "3"),
-                          env=environment, capture_output=True, text=True, timeout=300)
+def succeeded(tmp_path, environment, *extra: str) -> subprocess.CompletedProcess:
+    """The command with ``extra`` arguments, run to its successful end."""
+    done = subprocess.run(command(tmp_path, *extra), env=environment,
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_sweep_command_writes_a_report(tmp_path, environment):
+    done = succeeded(tmp_path, environment, "--repeats", "2", "--steps", "3",
+                     "--target-ci", "0")
     lines = done.stdout.splitlines()
     assert lines[0].split()[:4] == ["strategy", "devices", "samples/s", "speedup"]
     assert lines[1].split()[:2] == ["single", "1"] and lines[2].split()[:2] == ["split", "2"]
@@ -45,10 +53,28 @@ def test_sweep_command_writes_a_report(tmp_path, environment):
     assert start_up_lines_in(done.stderr) == []
     stored = nbreplica.load_results("mlp-strong-b64", results_path=tmp_path / "results.sqlite")
     assert len(stored) == 4 and stored["emulated"].all()
+    assert stored["target_ci"].isna().all()
+
+
+def test_an_adaptive_sweep_command_adds_repeats_until_the_target(tmp_path, environment):
+    # A target this wide is met as soon as the interval reaches 95% (6 repeats).
+    done = succeeded(tmp_path, environment, "--steps", "3", "--target-ci", "5",
+                     "--budget", "240")
+    lines = done.stdout.splitlines()
+    assert lines[0].split()[:5] == ["strategy", "devices", "samples/s", "speedup",
+                                    "interval"]
+    assert re.match(r"\s+split\s+2 .* \d+% ", lines[2])
+    assert "widest interval split×2 too few repeats (target 500%) · at most" in done.stderr
+    assert done.stderr.rstrip().endswith(
+        "Measured 12 points; every speedup interval within 500%]")
+    stored = nbreplica.load_results(results_path=tmp_path / "results.sqlite")
+    assert list(stored["repeat"]) == [r for r in range(1, 7) for _ in range(2)]
+    assert (stored["target_ci"] == 5.0).all()
 
 
 def test_interrupted_command_keeps_and_reports_what_it_measured(tmp_path, environment):
-    process = subprocess.Popen(command(tmp_path, "--repeats", "100", "--steps", "3"),
+    process = subprocess.Popen(command(tmp_path, "--repeats", "100", "--steps", "3",
+                                       "--target-ci", "0"),
                                env=environment, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
@@ -68,9 +94,8 @@ def test_interrupted_command_keeps_and_reports_what_it_measured(tmp_path, enviro
 
 
 def test_verbose_shows_tensorflows_start_up_lines(tmp_path, environment):
-    done = subprocess.run(command(tmp_path, "--repeats", "1", "--steps", "1", "--verbose"),
-                          env=environment, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    done = succeeded(tmp_path, environment, "--repeats", "1", "--steps", "1",
+                     "--target-ci", "0", "--verbose")
     assert start_up_lines_in(done.stderr)
 
 
@@ -97,8 +122,17 @@ def test_emulating_another_count_after_start_up_is_an_error(tmp_path, capsys):
     assert "Received: n=3" in capsys.readouterr().err
 
 
-def test_bad_arguments_are_usage_errors(capsys):
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--devices", "1,two"], "Received: '1,two'"),
+    (["--target-ci", "tight"], "argument --target-ci: expected a relative interval width "
+                               "such as 0.10, or 0 for a fixed number of repeats. "
+                               "Received: --target-ci tight"),
+    (["--target-ci", "-0.1"], "Received: --target-ci -0.1"),
+    (["--budget", "0"], "argument --budget: expected a number of seconds > 0. "
+                        "Received: --budget 0"),
+])
+def test_bad_arguments_are_usage_errors(capsys, arguments, message):
     with pytest.raises(SystemExit) as caught:
-        main(["sweep", "--devices", "1,two"])
+        main(["sweep", *arguments])
     assert caught.value.code == 2
-    assert "Received: '1,two'" in capsys.readouterr().err
+    assert message in capsys.readouterr().err

@@ -38,12 +38,23 @@ def test_device_counts_beyond_the_selection():
 @pytest.mark.parametrize(("argument", "value"), [
     ("strategy", "ring"), ("strategy", ("split", "split")), ("scaling", "medium"),
     ("repeats", 0), ("steps", 1.5), ("batch_size", True), ("efficiency_threshold", 1.5),
-    ("confidence", 1.0), ("sample_interval", 0),
+    ("confidence", 1.0), ("sample_interval", 0), ("target_ci", 0), ("target_ci", "10%"),
+    ("target_ci", float("inf")),
 ])
 def test_bad_settings(argument, value):
     x, y = tiny_data()
     with pytest.raises(ValueError, match=re.escape(f"Received: {argument}={value!r}")):
         nbreplica.sweep(tiny_model, x, y, devices=(1, 2), **{**QUICK, argument: value})
+
+
+@pytest.mark.parametrize("budget", [None, 0, -5.0, "3 min"])
+def test_an_adaptive_sweep_needs_a_time_budget(budget):
+    x, y = tiny_data()
+    with pytest.raises(ValueError, match=re.escape(
+            "budget must be the seconds an adaptive sweep may take (e.g. 180); pass "
+            f"target_ci=None for a sweep without one. Received: budget={budget!r}")):
+        nbreplica.sweep(tiny_model, x, y, devices=(1, 2),
+                        **{**QUICK, "target_ci": 0.1, "budget": budget})
 
 
 def test_data_smaller_than_one_batch():

@@ -20,7 +20,7 @@ def model_fn():
 
 x = np.zeros((64, 4), "float32"); y = np.zeros((64, 2), "float32")
 result = nbreplica.sweep(model_fn, x, y, devices=(1, 2), batch_size=16, repeats=1,
-                         steps=2, warmup_steps=1)
+                         steps=2, warmup_steps=1, target_ci=None)
 result.plot()
 """
 

@@ -13,10 +13,10 @@ from IPython.core.formatters import HTMLFormatter, PNGFormatter
 from IPython.lib.pretty import pretty
 
 import nbreplica
-from nbreplica.bench.plots import EMULATED_NOTE, UNRELIABLE_LABEL
+from nbreplica.bench.plots import EMULATED_NOTE, MISSED_TARGET_LABEL, UNRELIABLE_LABEL
 from nbreplica.bench.result import SweepResult
 from nbreplica.bench.stats import summarize
-from nbreplica.bench.tables import recommendations
+from nbreplica.bench.tables import recommendations, summary_cells
 
 from sweep_helpers import QUICK, STEADY, stored_runs, tiny_data, tiny_model
 
@@ -123,6 +123,45 @@ def test_a_steady_sweep_shows_its_intervals_and_fit(tmp_path):
     assert UNRELIABLE_LABEL not in labels and "split: amdahl fit" in labels[-1]
     bars = [len(container.lines[0].get_xdata()) for container in speedup.containers]
     assert bars == [3]
+
+
+def test_points_wider_than_the_target_are_marked_with_the_width_reached(tmp_path):
+    throughputs = {
+        ("single", 1): [1000.0, 1010.0, 990.0, 1005.0, 995.0, 1000.0],
+        ("split", 2): [1800.0, 1810.0, 1790.0, 1805.0, 1795.0, 1800.0],
+        ("split", 4): [3000.0, 3400.0, 2700.0, 3200.0, 2900.0, 3100.0],
+    }
+    adaptive = SweepResult(
+        stored_runs(throughputs, steps=50, step_cv=0.05, target_ci=0.10),
+        pd.DataFrame(columns=["time", "device", "metric", "value"]), name="adaptive",
+        sweep_id="s1", results_path=tmp_path / "r.sqlite", planned_points=18)
+    frame = adaptive.frame.set_index("devices")
+    assert frame.loc[2, "target_met"] and not frame.loc[4, "target_met"]
+    assert pd.isna(frame.loc[1, "target_met"])
+    wide = frame.loc[4, "interval_width"]
+    assert wide == pytest.approx((3400 / 1010 - 2700 / 990) / frame.loc[4, "speedup"])
+    header, single, split2, split4, *notes = adaptive.table().splitlines()
+    assert header.split()[4:6] == ["interval", "width"]
+    assert re.search(r"\] +1% +90%", split2)  # within the target: the width alone
+    assert f"{wide:.0%} > 10% target" in split4
+    note = ("Speedup intervals wider than the target when the time budget ended: "
+            f"split×4 {wide:.0%} (target 10%)")
+    assert note in notes
+    assert html.escape(note) in adaptive._repr_html_()
+    figure = adaptive.plot()
+    assert note in [text.get_text() for text in figure.texts]
+    speedup = figure.axes[0]
+    assert MISSED_TARGET_LABEL in speedup.get_legend_handles_labels()[1]
+    red_bars = [container for container in speedup.containers
+                if container.get_label() == MISSED_TARGET_LABEL]
+    assert [list(bars.lines[0].get_xdata()) for bars in red_bars] == [[4]]
+
+
+def test_a_fixed_sweep_has_no_width_column():
+    fixed = stored_runs(STEADY, steps=50, step_cv=0.05)
+    summary = summarize(fixed)
+    assert summary["target_ci"].isna().all() and summary["target_met"].isna().all()
+    assert "interval width" not in summary_cells(summary).columns
 
 
 def test_notebook_display_shows_the_summary_and_the_recommendations(side_by_side):

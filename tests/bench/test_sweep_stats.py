@@ -84,16 +84,24 @@ def test_steps_needed_without_a_known_spread_is_the_floor():
 
 def test_assessment_rules():
     steady = assess(timed_steps=50, step_time_cv=0.05, repeats=3,
-                    relative_widths=[0.1, math.nan], confidence=0.95)
+                    relative_widths=[0.1, math.nan], interval_coverage=0.75,
+                    confidence=0.95)
     assert steady.reliable and steady.reason == "" and steady.steps_needed == 10
     tiny = assess(timed_steps=2, step_time_cv=0.3, repeats=2, relative_widths=[3.0],
-                  confidence=0.95)
+                  interval_coverage=0.5, confidence=0.95)
     assert not tiny.reliable
     assert tiny.reason == ("2 timed steps/repeat, time ≥ 38; 2 repeats, run ≥ 3; "
                            "repeats disagree: interval wider than the figure")
     noisy = assess(timed_steps=20, step_time_cv=0.3, repeats=3, relative_widths=[0.2],
-                   confidence=0.95)
+                   interval_coverage=0.75, confidence=0.95)
     assert noisy.reason == "20 timed steps/repeat, time ≥ 38"
+    # Enough repeats for a 95% interval: it measures their spread, short or not.
+    repeated = assess(timed_steps=20, step_time_cv=0.3, repeats=6, relative_widths=[0.2],
+                      interval_coverage=0.97, confidence=0.95)
+    assert repeated.reliable and repeated.steps_needed == MIN_TIMED_STEPS
+    too_short = assess(timed_steps=5, step_time_cv=0.3, repeats=6, relative_widths=[0.2],
+                       interval_coverage=0.97, confidence=0.95)
+    assert too_short.reason == f"5 timed steps/repeat, time ≥ {MIN_TIMED_STEPS}"
     assert noisy.with_unreliable_baseline(tiny).reasons == (
         "20 timed steps/repeat, time ≥ 38", "baseline unreliable")
     assert tiny.with_unreliable_baseline(steady) is tiny

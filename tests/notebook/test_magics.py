@@ -296,6 +296,13 @@ def test_monitor_reports_each_devices_peak_memory_and_utilization(shell, magics)
     ("--sweep 0,2", "pass", "argument --sweep: expected comma-separated whole numbers >= 1"),
     ("--repeats 2", "pass", "--repeats only applies to sweeps"),
     ("--name run", "pass", "--name only applies to sweeps"),
+    ("--target-ci 0.2", "pass", "--target-ci only applies to sweeps"),
+    ("--budget 60", "pass", "--budget only applies to sweeps"),
+    ("--sweep 2 --target-ci wide", "pass",
+     "argument --target-ci: expected a relative interval width such as 0.10, or 0 for a "
+     "fixed number of repeats. Received: --target-ci wide"),
+    ("--sweep 2 --budget -1", "pass",
+     "argument --budget: expected a number of seconds > 0. Received: --budget -1"),
     ("--sweep 1,2 --repeats 0", "pass", "argument --repeats: expected a whole number >= 1"),
     ("--ring", "pass", "unrecognized arguments: --ring"),
     ("-n 2", "  \n", "%%replicate needs a cell body to run"),
@@ -314,7 +321,7 @@ def test_sweep_records_every_point_and_keeps_the_last_runs_namespace(shell, magi
     body = ("runs = globals().get('runs', 0) + 1\nmodel = build()\n"
             "model.fit(x, y, epochs=2, batch_size=20, verbose=0)\n"
             "print('trained on', len(nbreplica.selected_devices()), 'devices')")
-    result, captured = run(shell, "--sweep 2 --repeats 2 --name tiny-sweep --monitor", body)
+    result, captured = run(shell, "--sweep 2 --repeats 2 --target-ci 0 --name tiny-sweep --monitor", body)
     assert result.success, captured.stdout
     assert shell.user_ns["runs"] == 4
     assert captured.stdout.count("trained on") == 1  # only the last run's output shows
@@ -350,6 +357,21 @@ def test_sweep_records_every_point_and_keeps_the_last_runs_namespace(shell, magi
         shell.run_line_magic("nbreplica_report", "other")
 
 
+def test_an_adaptive_cell_sweep_adds_repeats_until_the_target(shell, magics, tmp_path):
+    body = ("runs = globals().get('runs', 0) + 1\nmodel = build()\n"
+            "model.fit(x, y, epochs=2, batch_size=20, verbose=0)\nprint('run', runs)")
+    # A target this wide is met as soon as the interval reaches 95% (6 repeats).
+    result, captured = run(shell, "--sweep 2 --target-ci 5 --budget 240 --name wide", body)
+    assert result.success, captured.stdout
+    assert shell.user_ns["runs"] == 12
+    assert captured.stdout.count("run ") == 1 and "run 12" in captured.stdout
+    stored = ResultsStore(tmp_path / "results.sqlite").runs("wide")
+    assert list(stored["repeat"]) == [r for r in range(1, 7) for _ in range(2)]
+    assert (stored["target_ci"] == 5.0).all()
+    assert magics.last_sweep.frame["target_met"].tolist()[1] is True
+    assert re.search(r"interval width.*\n.*\n\s+split\s+2 .*\d+%", shown(captured))
+
+
 def test_report_without_a_results_file(shell, tmp_path):
     with pytest.raises(UsageError, match=re.escape(
             f"No results file at {tmp_path / 'results.sqlite'}: no sweep has been stored "
@@ -361,7 +383,7 @@ def test_sweep_interrupt_keeps_the_points_measured(shell, magics, tmp_path):
     nbreplica.use_devices([4, 5, 6, 7])
     body = ("model = build()\nmodel.fit(x, y, batch_size=50, verbose=0)\n"
             "if len(nbreplica.selected_devices()) == 4:\n    raise KeyboardInterrupt")
-    result, captured = run(shell, "--sweep 2,4 --repeats 1 --name stopped", body)
+    result, captured = run(shell, "--sweep 2,4 --repeats 1 --target-ci 0 --name stopped", body)
     assert isinstance(result.error_in_exec, KeyboardInterrupt)
     assert "KeyboardInterrupt" in captured.stdout  # the interrupted run's output is shown
     stored = ResultsStore(tmp_path / "results.sqlite").runs("stopped")
@@ -374,7 +396,7 @@ def test_sweep_interrupt_keeps_the_points_measured(shell, magics, tmp_path):
 def test_sweep_stops_at_an_error_and_needs_a_cell_that_trains(shell, tmp_path):
     body = ("model = build()\nmodel.fit(x, y, verbose=0)\n"
             "if len(nbreplica.selected_devices()) == 2:\n    1 / 0")
-    result, captured = run(shell, "--sweep 2 --repeats 1", body)
+    result, captured = run(shell, "--sweep 2 --repeats 1 --target-ci 0", body)
     assert isinstance(result.error_in_exec, ZeroDivisionError)
     assert "----> 4     1 / 0" in captured.stdout
     assert len(ResultsStore(tmp_path / "results.sqlite").runs()) == 1
