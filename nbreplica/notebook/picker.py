@@ -26,7 +26,7 @@ _COLUMNS = (
     ("utilization", "100px"),
     ("", "42px"),
     ("temp · power", "130px"),
-    ("other processes", "180px"),
+    ("processes", "180px"),
     ("", "70px"),
 )
 
@@ -95,8 +95,11 @@ class GpuPicker(widgets.VBox):
 
     The ticked indices are :attr:`selected` (a trait: ``picker.observe(fn,
     names="selected")``), and every change is written through
-    :func:`nbreplica.use_devices`, so ``replicate(model)`` uses them; with nothing
-    ticked it uses every device. The picker also follows the selection made elsewhere
+    :func:`nbreplica.use_devices`, so ``replicate(model)`` uses them (and, before
+    TensorFlow starts, TensorFlow sees only them); with nothing ticked it uses every
+    device. A line under the rows says which GPUs this kernel holds (its process in
+    NVML's lists, with its memory) and, once TensorFlow has started, which GPUs it
+    keeps holding and how to release them. The picker also follows the selection made elsewhere
     (``use_devices``, another picker, a running ``%%replicate`` cell); a selection
     naming devices it does not list ticks nothing.
 
@@ -135,6 +138,7 @@ class GpuPicker(widgets.VBox):
         self._rows = {device.index: _Row(device) for device in devices}
         self._header = widgets.HTML(_header(devices))
         self._summary = widgets.Label()
+        self._kernel = widgets.Label(layout=widgets.Layout(max_width="1100px"))
         free_button = widgets.Button(description="Select free",
                                      tooltip="Tick the GPUs with free memory and low utilization")
         clear_button = widgets.Button(description="Clear")
@@ -144,7 +148,8 @@ class GpuPicker(widgets.VBox):
         columns = _column_headers()
         children = [self._header]
         if self._rows:
-            children += [columns, *(row.box for row in self._rows.values()), self._toolbar]
+            children += [columns, *(row.box for row in self._rows.values()), self._kernel,
+                         self._toolbar]
         super().__init__(children=children, **kwargs)
         for row in self._rows.values():
             row.show(self._devices[row.index])
@@ -153,7 +158,7 @@ class GpuPicker(widgets.VBox):
             *(widget for row in self._rows.values()
               for widget in (row.checkbox, *row.live, row.box)),
             *columns.children, columns, free_button, clear_button, self._summary,
-            self._toolbar, self._header,
+            self._toolbar, self._kernel, self._header,
         )
         self._unsubscribe = selection.observe_selection(self._follow)
         self._follow(selection.selected_devices())
@@ -184,6 +189,7 @@ class GpuPicker(widgets.VBox):
                 for row in self._rows.values():
                     row.show(devices.get(row.index))
             self._devices = devices
+            self._show_kernel()
 
     def select_free(self, min_free_gib: float = 1.0, max_utilization: float = 10.0) -> list[int]:
         """Tick exactly the GPUs :func:`nbreplica.free_gpus` finds free in the latest
@@ -226,7 +232,8 @@ class GpuPicker(widgets.VBox):
         if not self._following:
             # A change of `selected` always changes the selection, which comes back
             # through _follow (a no-op for `selected`) and updates the summary.
-            selection.use_devices(change["new"] or None)
+            # The note on what this kernel holds shows in the picker, not as a warning.
+            selection.select(change["new"] or None)
 
     def _on_checkbox(self, change: dict[str, Any]) -> None:
         if not self._ticking:
@@ -242,6 +249,14 @@ class GpuPicker(widgets.VBox):
         self._summary.value = (
             "replicate() will use GPUs " + ", ".join(map(str, current))
             if current else "Nothing ticked: replicate() uses every device."
+        )
+        self._show_kernel()
+
+    def _show_kernel(self) -> None:
+        """Which GPUs this kernel holds, and what the selection could not change."""
+        self._kernel.value = " ".join(
+            part for part in (_held(list(self._devices.values())), selection.visibility_note())
+            if part
         )
 
 
@@ -285,16 +300,31 @@ def _sensors(device: DeviceStats) -> str:
 
 
 def _processes(device: DeviceStats) -> str:
+    """This kernel's memory on the device, if it holds some, then the other processes:
+    the first one by name and memory, and how many more."""
     others = device.other_processes()
     if others is None:
         return _NOT_AVAILABLE
-    if not others:
-        return "none"
-    first = others[0]
-    memory = "" if first.gpu_memory is None else f" {first.gpu_memory / GIB:.1f} GiB"
-    described = f"{(first.name or f'pid {first.pid}').rsplit('/', 1)[-1]}{memory}"
-    more = f" +{len(others) - 1} more" if len(others) > 1 else ""
-    return f"{described}{more}"
+    own = device.own_process()
+    parts = [] if own is None else [f"this kernel{_gib(own.gpu_memory)}"]
+    if others:
+        first = others[0]
+        more = f" +{len(others) - 1} more" if len(others) > 1 else ""
+        parts.append(f"{(first.name or f'pid {first.pid}').rsplit('/', 1)[-1]}"
+                     f"{_gib(first.gpu_memory)}{more}")
+    return " · ".join(parts) or "none"
+
+
+def _gib(memory: int | None) -> str:
+    return "" if memory is None else f" {memory / GIB:.1f} GiB"
+
+
+def _held(devices: Sequence[DeviceStats]) -> str:
+    """Which GPUs this kernel holds (its PID in NVML's process lists), and how much."""
+    held = [f"GPU {device.index}" + ("" if own.gpu_memory is None else
+                                     f" ({own.gpu_memory / GIB:.1f} GiB)")
+            for device in devices if (own := device.own_process()) is not None]
+    return f"This kernel holds {', '.join(held)}." if held else ""
 
 
 def _tag(device: DeviceStats) -> str:
