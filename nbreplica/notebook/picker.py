@@ -13,10 +13,9 @@ import traitlets
 
 from nbreplica import selection
 from nbreplica.devices import DeviceStats, free_gpus, nvml_status, snapshot
+from nbreplica.devices.console import NOT_AVAILABLE, memory_text, power_text, temperature_text
 from nbreplica.devices.periodic import Periodic
 from nbreplica.devices.records import GIB
-
-_NOT_AVAILABLE = "n/a"
 
 # (header, width) of each column; the header row and every device row share them.
 _COLUMNS = (
@@ -70,15 +69,12 @@ class _Row:
         memory = _fraction(device.memory_used, device.memory_total)
         self.memory_bar.value = 100 * (memory or 0.0)
         self.memory_bar.bar_style = _load_style(memory)
-        self.memory_text.value = (
-            f"{device.memory_used / GIB:.1f} / {device.memory_total / GIB:.1f} GiB"
-            if memory is not None else _NOT_AVAILABLE
-        )
+        self.memory_text.value = memory_text(device)
         utilization = device.utilization_gpu
         self.utilization_bar.value = utilization or 0
         self.utilization_bar.bar_style = _load_style(
             None if utilization is None else utilization / 100)
-        self.utilization_text.value = _NOT_AVAILABLE if utilization is None else f"{utilization} %"
+        self.utilization_text.value = NOT_AVAILABLE if utilization is None else f"{utilization} %"
         self.sensors_text.value = _sensors(device)
         self.processes_text.value = _processes(device)
         self.tag.value = _tag(device)
@@ -289,14 +285,7 @@ def _load_style(fraction: float | None) -> str:
 
 
 def _sensors(device: DeviceStats) -> str:
-    temperature = _NOT_AVAILABLE if device.temperature is None else f"{device.temperature} °C"
-    if device.power_draw is None:
-        power = f"{_NOT_AVAILABLE} W"
-    elif device.power_limit is None:
-        power = f"{device.power_draw:.0f} W"
-    else:
-        power = f"{device.power_draw:.0f}/{device.power_limit:.0f} W"
-    return f"{temperature} · {power}"
+    return f"{temperature_text(device)} · {power_text(device)}"
 
 
 def _processes(device: DeviceStats) -> str:
@@ -304,7 +293,7 @@ def _processes(device: DeviceStats) -> str:
     the first one by name and memory, and how many more."""
     others = device.other_processes()
     if others is None:
-        return _NOT_AVAILABLE
+        return NOT_AVAILABLE
     own = device.own_process()
     parts = [] if own is None else [f"this kernel{_gib(own.gpu_memory)}"]
     if others:
