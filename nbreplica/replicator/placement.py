@@ -35,7 +35,7 @@ def resolve_gpus(gpus: int | Sequence[int] | None,
     if missing:
         refuse_hidden(missing, f"gpus={gpus!r}")
         expected = ", ".join(f"GPU {i}" for i in ids)
-        have = ", ".join(f"{a.name} ({a.device})" for a in available) or "no GPU"
+        have = ", ".join(f"GPU {a.index}: {a.name} ({a.device})" for a in available) or "no GPU"
         raise ValueError(
             f"To {caller} with `gpus={gpus!r}`, we expect the following devices "
             f"to be available: {expected}. However this machine only has: {have}. "
