@@ -95,9 +95,9 @@ class GpuPicker(widgets.VBox):
     TensorFlow starts, TensorFlow sees only them); with nothing ticked it uses every
     device. A line under the rows says which GPUs this kernel holds (its process in
     NVML's lists, with its memory) and, once TensorFlow has started, which GPUs it
-    keeps holding and how to release them. The picker also follows the selection made elsewhere
-    (``use_devices``, another picker, a running ``%%replicate`` cell); a selection
-    naming devices it does not list ticks nothing.
+    keeps holding and how to release them. The picker also follows the selection made
+    elsewhere (``use_devices``, another picker, a running ``%%replicate`` cell); a
+    selection naming devices it does not list ticks nothing.
 
     Args:
         refresh_interval: seconds between refreshes.
