@@ -2,7 +2,8 @@
 
 - ``CUDA_DEVICE_ORDER`` defaults to ``PCI_BUS_ID``: CUDA numbers GPUs fastest-first
   unless told otherwise, NVML by PCI bus; this makes GPU ``i`` in the picker and in
-  ``snapshot()`` the same card as TensorFlow's ``/device:GPU:i``.
+  ``snapshot()`` the same card as TensorFlow's physical GPU ``i`` (which TensorFlow
+  renumbers when only some GPUs are visible: see :mod:`nbreplica._visibility`).
 - ``NBREPLICA_FAKE_NVML=N`` puts the simulated driver of :mod:`nbreplica.testing`
   with N GPUs under pynvml (a notebook kernel is a separate process: this is how a
   test or a demo gives it GPUs to show).

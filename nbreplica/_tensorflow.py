@@ -16,8 +16,11 @@ import importlib
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 from types import ModuleType
+
+from nbreplica import _visibility, selection
 
 #: What TensorFlow wrote to descriptor 2 while :func:`load` started it quietly.
 startup_lines: list[str] = []
@@ -29,13 +32,20 @@ def load(quiet: bool = True) -> ModuleType:
     With ``quiet``, what TensorFlow writes to descriptor 2 meanwhile goes to
     :data:`startup_lines` instead. A TensorFlow that is already imported is returned
     as it is. Looking for GPUs does not start TensorFlow's runtime, so
-    :func:`nbreplica.emulate_gpus` still works afterwards.
+    :func:`nbreplica.emulate_gpus` still works afterwards. A GPU selection made before
+    (:func:`nbreplica.use_devices`) limits the GPUs TensorFlow may use from here on.
     """
     if "tensorflow" in sys.modules or not quiet:
-        return _start()
-    with _descriptor_2_captured() as captured:
         tensorflow = _start()
-    startup_lines.extend(captured)
+    else:
+        with _descriptor_2_captured() as captured:
+            tensorflow = _start()
+        startup_lines.extend(captured)
+    chosen = selection.selected_devices()
+    if chosen is not None:  # made before TensorFlow was imported: it limits it now
+        note = _visibility.limit(tensorflow.config, chosen)
+        if note is not None:
+            warnings.warn(note, UserWarning, stacklevel=2)
     return tensorflow
 
 

@@ -1,5 +1,9 @@
 """Which accelerators TensorFlow can place work on, real or emulated.
 
+Real GPUs keep NVML's index (``Accelerator.index``) whatever TensorFlow calls them:
+with only GPUs 2 and 3 visible to TensorFlow (the selection made before it started,
+see :mod:`nbreplica._visibility`), GPU 2 is ``/device:GPU:0``.
+
 Emulation splits the one physical CPU into ``n + 1`` TensorFlow logical devices:
 ``/device:CPU:0`` stays the host (where ``cpu_merge`` and ``cpu_relocation`` put work)
 and ``/device:CPU:1`` ... ``/device:CPU:n`` stand in for GPUs 0 ... n-1, so placement
@@ -11,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from nbreplica import _emulation, _tensorflow
+from nbreplica import _emulation, _tensorflow, _visibility
 from nbreplica._errors import DeviceConfigurationError
 
 tf = _tensorflow.load()
@@ -21,8 +25,9 @@ HOST_DEVICE = "/device:CPU:0"
 
 @dataclass(frozen=True)
 class Accelerator:
-    """One device ``replicate`` can use: its GPU index, a readable name, its
-    TensorFlow device string, and whether it is an emulated stand-in."""
+    """One device ``replicate`` can use: its GPU index (NVML's, for a real GPU), a
+    readable name, its TensorFlow device string, and whether it is an emulated
+    stand-in."""
 
     index: int
     name: str
@@ -69,8 +74,8 @@ def emulate_gpus(n: int) -> list[Accelerator]:
 def list_devices() -> list[Accelerator]:
     """The accelerators ``replicate`` would use, in index order.
 
-    Emulated GPUs when emulation is on, else TensorFlow's logical GPUs (empty on a
-    machine without any).
+    Emulated GPUs when emulation is on, else the GPUs TensorFlow can see (empty on a
+    machine without any), with their NVML indices.
     """
     emulated = _emulation.emulated_count()
     if emulated:
@@ -78,9 +83,10 @@ def list_devices() -> list[Accelerator]:
             Accelerator(i, _emulation.emulated_name(i), f"/device:CPU:{i + 1}", True)
             for i in range(emulated)
         ]
+    visible = _visibility.visible_gpus(tf.config)
     return [
-        Accelerator(i, _gpu_name(i), f"/device:GPU:{i}", False)
-        for i in range(len(tf.config.list_logical_devices("GPU")))
+        Accelerator(index, _gpu_name(index), f"/device:GPU:{number}", False)
+        for number, index in enumerate(visible[: len(tf.config.list_logical_devices("GPU"))])
     ]
 
 
@@ -89,7 +95,8 @@ def pick_devices(indices: Sequence[int] | None, received: str) -> list[Accelerat
 
     Raises:
         ValueError: there are no accelerators at all, or an index names one the
-            machine lacks; the message ends with ``Received: {received}``.
+            machine lacks or TensorFlow cannot see; the message ends with
+            ``Received: {received}``.
     """
     available = list_devices()
     if not available:
@@ -100,13 +107,25 @@ def pick_devices(indices: Sequence[int] | None, received: str) -> list[Accelerat
         )
     if indices is None:
         return available
-    missing = [index for index in indices if index >= len(available)]
+    by_index = {accelerator.index: accelerator for accelerator in available}
+    missing = [index for index in indices if index not in by_index]
     if missing:
+        refuse_hidden(missing, received)
         raise ValueError(
-            f"This machine has GPUs 0-{len(available) - 1}; there is no GPU "
+            f"This machine has {_visibility.gpu_list(list(by_index))}; there is no GPU "
             f"{', '.join(map(str, missing))}. Received: {received}"
         )
-    return [available[index] for index in indices]
+    return [by_index[index] for index in indices]
+
+
+def refuse_hidden(indices: Sequence[int], received: str) -> None:
+    """Refuse the GPUs among ``indices`` that the machine has but TensorFlow cannot
+    see (it was limited to the selection made before it started).
+
+    Raises:
+        ValueError: naming them and how to use them; ends with ``Received: {received}``.
+    """
+    _visibility.refuse_hidden(tf.config, indices, received)
 
 
 def _gpu_name(index: int) -> str:

@@ -2,12 +2,18 @@
 
 ``nbreplica sweep`` measures a built-in model with synthetic data, so it runs on any
 machine: ``nbreplica sweep --model mlp --devices 1,2,4,8 --emulate 8 --out report``.
+``nbreplica devices`` shows the GPUs and their processes (``--json``, ``--watch``); it
+loads no TensorFlow.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import socket
 import sys
+import time
 from collections.abc import Sequence
 
 from typing import TYPE_CHECKING
@@ -82,6 +88,21 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--verbose", action="store_true",
                      help="show TensorFlow's start-up messages")
     run.set_defaults(run=_run_sweep)
+    devices = commands.add_parser(
+        "devices",
+        help="show every GPU and the processes using it (no TensorFlow needed)",
+        description="One line per GPU (index, name, temperature, utilization, memory "
+        "used / total, power) and one per process using it (PID, user, GPU memory, "
+        "command), read through NVML.",
+    )
+    devices.add_argument("--json", action="store_true",
+                         help="print a JSON list with one object per GPU instead")
+    devices.add_argument("--watch", type=_seconds, metavar="SECONDS",
+                         help="refresh every SECONDS until Ctrl-C (with --json: one list "
+                         "per line)")
+    devices.add_argument("--count", type=_positive, metavar="N",
+                         help="with --watch: stop after N refreshes")
+    devices.set_defaults(run=_run_devices)
     return parser
 
 
@@ -96,6 +117,60 @@ def _counts(text: str) -> tuple[int, ...]:
 
 def _strategies(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(","))
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0. Received: {text!r}")
+    return seconds
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1. Received: {text!r}")
+    return int(text)
+
+
+def _run_devices(args: argparse.Namespace) -> int:
+    # The device layer loads no TensorFlow, and neither does this command.
+    from nbreplica.devices import nvml_status, snapshot
+    from nbreplica.devices.console import as_json, render
+
+    if args.count is not None and args.watch is None:
+        print(f"nbreplica devices: error: --count needs --watch. Received: --count {args.count}",
+              file=sys.stderr)
+        return EXIT_ERROR
+    clear = args.watch is not None and not args.json and sys.stdout.isatty()
+    shown = 0
+    due = time.monotonic()
+    try:
+        while True:
+            devices = snapshot()
+            if not devices:
+                print(f"nbreplica devices: no GPU to show: {nvml_status()}", file=sys.stderr)
+                return EXIT_ERROR
+            if args.json:
+                text = json.dumps(as_json(devices), indent=None if args.watch else 2)
+            else:
+                text = render(devices, f"{socket.gethostname()}  "
+                              f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {nvml_status()}")
+            # In a terminal each refresh replaces the last; piped, they follow each other.
+            print(("\x1b[H\x1b[J" if clear else "\n" if shown and not args.json else "") + text,
+                  flush=True)
+            shown += 1
+            if args.watch is None or shown == args.count:
+                return 0
+            due += args.watch
+            time.sleep(max(due - time.monotonic(), 0.0))
+    except KeyboardInterrupt:  # how --watch is meant to end
+        return 0
+    except BrokenPipeError:  # the reader stopped reading (`| head`): so do we, quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _run_sweep(args: argparse.Namespace) -> int:

@@ -2,7 +2,9 @@
 
 ``replicate(model)`` with ``gpus=None`` and the ``%%replicate`` magic without ``--gpus``
 use this selection when one is set, else every device. :func:`observe_selection`
-tells listeners (every open GPU picker) of each change.
+tells listeners (every open GPU picker) of each change. A selection made before
+TensorFlow's runtime starts also limits the GPUs TensorFlow takes (see
+:mod:`nbreplica._visibility`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import threading
 import warnings
 from collections.abc import Callable, Iterable
+
+from nbreplica import _visibility
 
 #: A selection listener: called with the new :func:`selected_devices` value.
 Listener = Callable[[tuple[int, ...] | None], None]
@@ -19,35 +23,63 @@ _lock = threading.RLock()
 _selected: tuple[int, ...] | None = None
 _changes = 0
 _listeners: dict[object, Listener] = {}
+_note: str | None = None
 
 
 def use_devices(indices: Iterable[int] | None) -> None:
-    """Make ``indices`` the default devices; ``None`` goes back to "all devices".
+    """Make ``indices`` (NVML GPU indices) the default devices; ``None`` goes back to
+    "all devices".
+
+    Before TensorFlow's runtime starts (before the first model is built), this also
+    makes only these GPUs visible to TensorFlow, with memory growth on, so the kernel
+    takes no memory on the other GPUs (``NBREPLICA_TF_ALLOCATOR=default`` keeps
+    TensorFlow's own allocation). Afterwards a ``UserWarning`` says which GPUs the
+    kernel already holds and how to release them (restart the kernel).
 
     Listeners registered with :func:`observe_selection` are called when this changes
     the selection.
+
+    Raises:
+        ValueError: an index is negative, not an integer, or repeated.
     """
-    global _selected, _changes
+    note = select(indices)
+    if note is not None:
+        warnings.warn(note, UserWarning, stacklevel=2)
+
+
+def select(indices: Iterable[int] | None) -> str | None:
+    """:func:`use_devices` without the warning: return its note instead (``None``:
+    nothing to say), for callers that show it themselves."""
+    global _selected, _changes, _note
     chosen = None if indices is None else _validated(indices)
     with _lock:
         if chosen == _selected:
-            return
+            return None
+        config = _visibility.loaded_config()
+        _note = None if config is None else _visibility.limit(config, chosen)
         _selected = chosen
         _changes += 1
         change = _changes
         for listener in list(_listeners.values()):
             if _changes != change:
-                return  # a listener changed it again, and every listener was told of that
+                return _note  # a listener changed it again, and every listener was told
             try:
                 listener(chosen)
             except Exception as exc:
                 warnings.warn(f"Selection listener {listener!r} failed: {exc!r}",
-                              RuntimeWarning, stacklevel=2)
+                              RuntimeWarning, stacklevel=3)
+        return _note
 
 
 def selected_devices() -> tuple[int, ...] | None:
     """The default device indices, or ``None`` when no selection was made."""
     return _selected
+
+
+def visibility_note() -> str | None:
+    """What the latest change of the selection had to say about the GPUs this kernel's
+    TensorFlow holds (see :func:`use_devices`), or ``None``."""
+    return _note
 
 
 def observe_selection(listener: Listener) -> Callable[[], None]:

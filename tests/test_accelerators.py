@@ -2,8 +2,10 @@
 
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
+from fake_tf_config import FakeTfConfig
 
 import nbreplica
 from nbreplica import _emulation
@@ -61,17 +63,9 @@ def test_use_devices_validates_indices():
 @pytest.fixture
 def two_real_gpus(monkeypatch):
     """TensorFlow as it answers on a machine with two NVIDIA GPUs and no emulation."""
-    import tensorflow as tf
-
-    gpus = [tf.config.PhysicalDevice(f"/physical_device:GPU:{i}", "GPU") for i in range(2)]
-    logical = [tf.config.LogicalDevice(f"/device:GPU:{i}", "GPU") for i in range(2)]
     monkeypatch.setattr(_emulation, "_emulated_count", 0)
-    monkeypatch.setattr(tf.config, "list_physical_devices",
-                        lambda kind=None: gpus if kind == "GPU" else [])
-    monkeypatch.setattr(tf.config, "list_logical_devices",
-                        lambda kind=None: logical if kind == "GPU" else [])
-    monkeypatch.setattr(tf.config.experimental, "get_device_details",
-                        lambda device: {"device_name": "NVIDIA A100-SXM4-40GB"})
+    monkeypatch.setattr(nbreplica.accelerators, "tf",
+                        SimpleNamespace(config=FakeTfConfig(2, "NVIDIA A100-SXM4-40GB")))
 
 
 def test_real_gpus_are_listed_with_their_names(two_real_gpus):

@@ -18,7 +18,7 @@ PACKAGE_ROOT = Path(nbreplica.__file__).parent
 # Lowest first: a module may import its own layer and the layers before it, never a
 # later one. A name matches a module and everything under it.
 LAYERS = [
-    ["nbreplica._errors", "nbreplica._emulation", "nbreplica.selection",
+    ["nbreplica._errors", "nbreplica._emulation", "nbreplica._visibility", "nbreplica.selection",
      "nbreplica._tensorflow"],
     ["nbreplica.devices"],
     ["nbreplica.testing"],
@@ -119,6 +119,17 @@ def test_devices_picker_magics_and_stored_results_load_no_tensorflow(tmp_path):
         NBREPLICA_FAKE_NVML="2",
     )
     assert done.stdout.splitlines()[-1] == "[]"
+
+
+def test_the_devices_command_loads_no_tensorflow():
+    done = run_python(
+        "import sys\nfrom nbreplica import cli\n"
+        "codes = [cli.main(['devices']), cli.main(['devices', '--json']),\n"
+        "         cli.main(['devices', '--watch', '0.01', '--count', '2'])]\n"
+        "print(codes, sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))",
+        NBREPLICA_FAKE_NVML="2",
+    )
+    assert done.stdout.splitlines()[-1] == "[0, 0, 0] []"
 
 
 def test_first_use_of_the_replicator_loads_tensorflow_quietly():

@@ -81,6 +81,13 @@ class DeviceStats:
         own = os.getpid()
         return tuple(process for process in self.processes if process.pid != own)
 
+    def own_process(self) -> ProcessInfo | None:
+        """The current process's entry on this device (its PID is in NVML's process
+        list: it holds a context and, in ``gpu_memory``, that much memory), or ``None``
+        when it does not use the device or the driver does not tell."""
+        own = os.getpid()
+        return next((process for process in self.processes or () if process.pid == own), None)
+
     def metrics(self) -> dict[str, float]:
         """The numeric metrics this record knows, by field name (missing ones left out)."""
         values = {}

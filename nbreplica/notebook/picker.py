@@ -13,10 +13,9 @@ import traitlets
 
 from nbreplica import selection
 from nbreplica.devices import DeviceStats, free_gpus, nvml_status, snapshot
+from nbreplica.devices.console import NOT_AVAILABLE, memory_text, power_text, temperature_text
 from nbreplica.devices.periodic import Periodic
 from nbreplica.devices.records import GIB
-
-_NOT_AVAILABLE = "n/a"
 
 # (header, width) of each column; the header row and every device row share them.
 _COLUMNS = (
@@ -26,7 +25,7 @@ _COLUMNS = (
     ("utilization", "100px"),
     ("", "42px"),
     ("temp · power", "130px"),
-    ("other processes", "180px"),
+    ("processes", "180px"),
     ("", "70px"),
 )
 
@@ -70,15 +69,12 @@ class _Row:
         memory = _fraction(device.memory_used, device.memory_total)
         self.memory_bar.value = 100 * (memory or 0.0)
         self.memory_bar.bar_style = _load_style(memory)
-        self.memory_text.value = (
-            f"{device.memory_used / GIB:.1f} / {device.memory_total / GIB:.1f} GiB"
-            if memory is not None else _NOT_AVAILABLE
-        )
+        self.memory_text.value = memory_text(device)
         utilization = device.utilization_gpu
         self.utilization_bar.value = utilization or 0
         self.utilization_bar.bar_style = _load_style(
             None if utilization is None else utilization / 100)
-        self.utilization_text.value = _NOT_AVAILABLE if utilization is None else f"{utilization} %"
+        self.utilization_text.value = NOT_AVAILABLE if utilization is None else f"{utilization} %"
         self.sensors_text.value = _sensors(device)
         self.processes_text.value = _processes(device)
         self.tag.value = _tag(device)
@@ -95,10 +91,13 @@ class GpuPicker(widgets.VBox):
 
     The ticked indices are :attr:`selected` (a trait: ``picker.observe(fn,
     names="selected")``), and every change is written through
-    :func:`nbreplica.use_devices`, so ``replicate(model)`` uses them; with nothing
-    ticked it uses every device. The picker also follows the selection made elsewhere
-    (``use_devices``, another picker, a running ``%%replicate`` cell); a selection
-    naming devices it does not list ticks nothing.
+    :func:`nbreplica.use_devices`, so ``replicate(model)`` uses them (and, before
+    TensorFlow starts, TensorFlow sees only them); with nothing ticked it uses every
+    device. A line under the rows says which GPUs this kernel holds (its process in
+    NVML's lists, with its memory) and, once TensorFlow has started, which GPUs it
+    keeps holding and how to release them. The picker also follows the selection made
+    elsewhere (``use_devices``, another picker, a running ``%%replicate`` cell); a
+    selection naming devices it does not list ticks nothing.
 
     Args:
         refresh_interval: seconds between refreshes.
@@ -135,6 +134,7 @@ class GpuPicker(widgets.VBox):
         self._rows = {device.index: _Row(device) for device in devices}
         self._header = widgets.HTML(_header(devices))
         self._summary = widgets.Label()
+        self._kernel = widgets.Label(layout=widgets.Layout(max_width="1100px"))
         free_button = widgets.Button(description="Select free",
                                      tooltip="Tick the GPUs with free memory and low utilization")
         clear_button = widgets.Button(description="Clear")
@@ -144,7 +144,8 @@ class GpuPicker(widgets.VBox):
         columns = _column_headers()
         children = [self._header]
         if self._rows:
-            children += [columns, *(row.box for row in self._rows.values()), self._toolbar]
+            children += [columns, *(row.box for row in self._rows.values()), self._kernel,
+                         self._toolbar]
         super().__init__(children=children, **kwargs)
         for row in self._rows.values():
             row.show(self._devices[row.index])
@@ -153,7 +154,7 @@ class GpuPicker(widgets.VBox):
             *(widget for row in self._rows.values()
               for widget in (row.checkbox, *row.live, row.box)),
             *columns.children, columns, free_button, clear_button, self._summary,
-            self._toolbar, self._header,
+            self._toolbar, self._kernel, self._header,
         )
         self._unsubscribe = selection.observe_selection(self._follow)
         self._follow(selection.selected_devices())
@@ -184,6 +185,7 @@ class GpuPicker(widgets.VBox):
                 for row in self._rows.values():
                     row.show(devices.get(row.index))
             self._devices = devices
+            self._show_kernel()
 
     def select_free(self, min_free_gib: float = 1.0, max_utilization: float = 10.0) -> list[int]:
         """Tick exactly the GPUs :func:`nbreplica.free_gpus` finds free in the latest
@@ -226,7 +228,8 @@ class GpuPicker(widgets.VBox):
         if not self._following:
             # A change of `selected` always changes the selection, which comes back
             # through _follow (a no-op for `selected`) and updates the summary.
-            selection.use_devices(change["new"] or None)
+            # The note on what this kernel holds shows in the picker, not as a warning.
+            selection.select(change["new"] or None)
 
     def _on_checkbox(self, change: dict[str, Any]) -> None:
         if not self._ticking:
@@ -242,6 +245,14 @@ class GpuPicker(widgets.VBox):
         self._summary.value = (
             "replicate() will use GPUs " + ", ".join(map(str, current))
             if current else "Nothing ticked: replicate() uses every device."
+        )
+        self._show_kernel()
+
+    def _show_kernel(self) -> None:
+        """Which GPUs this kernel holds, and what the selection could not change."""
+        self._kernel.value = " ".join(
+            part for part in (_held(list(self._devices.values())), selection.visibility_note())
+            if part
         )
 
 
@@ -274,27 +285,35 @@ def _load_style(fraction: float | None) -> str:
 
 
 def _sensors(device: DeviceStats) -> str:
-    temperature = _NOT_AVAILABLE if device.temperature is None else f"{device.temperature} °C"
-    if device.power_draw is None:
-        power = f"{_NOT_AVAILABLE} W"
-    elif device.power_limit is None:
-        power = f"{device.power_draw:.0f} W"
-    else:
-        power = f"{device.power_draw:.0f}/{device.power_limit:.0f} W"
-    return f"{temperature} · {power}"
+    return f"{temperature_text(device)} · {power_text(device)}"
 
 
 def _processes(device: DeviceStats) -> str:
+    """This kernel's memory on the device, if it holds some, then the other processes:
+    the first one by name and memory, and how many more."""
     others = device.other_processes()
     if others is None:
-        return _NOT_AVAILABLE
-    if not others:
-        return "none"
-    first = others[0]
-    memory = "" if first.gpu_memory is None else f" {first.gpu_memory / GIB:.1f} GiB"
-    described = f"{(first.name or f'pid {first.pid}').rsplit('/', 1)[-1]}{memory}"
-    more = f" +{len(others) - 1} more" if len(others) > 1 else ""
-    return f"{described}{more}"
+        return NOT_AVAILABLE
+    own = device.own_process()
+    parts = [] if own is None else [f"this kernel{_gib(own.gpu_memory)}"]
+    if others:
+        first = others[0]
+        more = f" +{len(others) - 1} more" if len(others) > 1 else ""
+        parts.append(f"{(first.name or f'pid {first.pid}').rsplit('/', 1)[-1]}"
+                     f"{_gib(first.gpu_memory)}{more}")
+    return " · ".join(parts) or "none"
+
+
+def _gib(memory: int | None) -> str:
+    return "" if memory is None else f" {memory / GIB:.1f} GiB"
+
+
+def _held(devices: Sequence[DeviceStats]) -> str:
+    """Which GPUs this kernel holds (its PID in NVML's process lists), and how much."""
+    held = [f"GPU {device.index}" + ("" if own.gpu_memory is None else
+                                     f" ({own.gpu_memory / GIB:.1f} GiB)")
+            for device in devices if (own := device.own_process()) is not None]
+    return f"This kernel holds {', '.join(held)}." if held else ""
 
 
 def _tag(device: DeviceStats) -> str:

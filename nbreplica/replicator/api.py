@@ -31,7 +31,8 @@ def replicate(
         model: A built Keras model (the template).
         gpus: ``None`` for the devices picked with the GPU picker / ``use_devices``, or
             else all devices; an int ``>= 2`` for GPUs ``0..gpus-1``; or a list of at
-            least two GPU ids, e.g. ``[0, 2, 4]``.
+            least two GPU ids, e.g. ``[0, 2, 4]``. GPU ids are NVML's (as in the
+            picker and ``nbreplica devices``), whatever TensorFlow numbers them.
         cpu_merge: Merge the outputs (and compute the loss) on the CPU; ``False``
             merges on the first device.
         cpu_relocation: Host the weights on the CPU. Their values are kept.
@@ -43,7 +44,9 @@ def replicate(
     Raises:
         TypeError: ``model`` is not a Keras model, or ``gpus`` has the wrong type.
         ValueError: ``model`` is not built; ``gpus`` asks for fewer than two devices,
-            for duplicate or negative ids, or for devices the machine lacks.
+            for duplicate or negative ids, for devices the machine lacks, or for GPUs
+            TensorFlow cannot see (it was limited to the selection made before it
+            started).
 
     .. warning::
         A batch smaller than the device count is padded with zero rows up to one row

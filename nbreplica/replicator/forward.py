@@ -132,7 +132,7 @@ def _run_replica(index: int, accelerator: Accelerator, template: keras.Model,
         except Exception as exc:
             raise ReplicaError(
                 f"Caught {type(exc).__name__} in replica {index} on device "
-                f"{accelerator.device} ({accelerator.name}): {exc}"
+                f"{accelerator.device} (GPU {accelerator.index}, {accelerator.name}): {exc}"
             ) from exc
         call_loss = _added_loss(template, weight)
     return _Replica(index, accelerator.device, tape, arguments, differentiable, outputs,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from nbreplica.accelerators import Accelerator, list_devices
+from nbreplica.accelerators import Accelerator, list_devices, refuse_hidden
 from nbreplica.selection import selected_devices
 
 
@@ -16,7 +16,11 @@ def resolve_gpus(gpus: int | Sequence[int] | None,
 
     ``None``: the picker's selection (``use_devices``) if one is set, else every
     device; an int ``n >= 2``: devices 0..n-1; a list of >= 2 distinct ids: exactly
-    those, in the given order.
+    those, in the given order. Ids are NVML's GPU indices (the emulated GPUs' own).
+
+    Raises:
+        TypeError, ValueError: ``gpus`` is malformed, asks for fewer than two devices,
+            or names a device the machine lacks or TensorFlow cannot see.
     """
     available = list_devices()
     ids = _requested_ids(gpus, available)
@@ -26,10 +30,12 @@ def resolve_gpus(gpus: int | Sequence[int] | None,
             "(or a list of at least two GPU ids, or select at least two devices). "
             f"Received: gpus={gpus!r} (devices {list(ids)})"
         )
-    missing = [i for i in ids if i >= len(available)]
+    by_index = {accelerator.index: accelerator for accelerator in available}
+    missing = [i for i in ids if i not in by_index]
     if missing:
+        refuse_hidden(missing, f"gpus={gpus!r}")
         expected = ", ".join(f"GPU {i}" for i in ids)
-        have = ", ".join(f"{a.name} ({a.device})" for a in available) or "no GPU"
+        have = ", ".join(f"GPU {a.index}: {a.name} ({a.device})" for a in available) or "no GPU"
         raise ValueError(
             f"To {caller} with `gpus={gpus!r}`, we expect the following devices "
             f"to be available: {expected}. However this machine only has: {have}. "
@@ -37,7 +43,7 @@ def resolve_gpus(gpus: int | Sequence[int] | None,
             "nbreplica.emulate_gpus(n) / NBREPLICA_EMULATE_GPUS=n. "
             f"Received: gpus={gpus!r}"
         )
-    return [available[i] for i in ids]
+    return [by_index[i] for i in ids]
 
 
 def _requested_ids(gpus: object, available: list[Accelerator]) -> list[int]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numbers
+import os
+import sys
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
@@ -28,6 +30,12 @@ class FakeProcess:
     pid: int
     name: str = "python"
     gpu_memory: int | None = None
+
+
+def this_process(gpu_memory: int | None = None) -> FakeProcess:
+    """The current process as a GPU user, as NVML lists a kernel whose TensorFlow
+    holds memory on a device (its PID, its executable, ``gpu_memory`` bytes)."""
+    return FakeProcess(os.getpid(), sys.executable, gpu_memory)
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,14 @@
 
 import dataclasses
 import os
+import sys
 
 import pytest
 
 import nbreplica
 from nbreplica import _emulation, _startup
 from nbreplica.devices import DeviceStats, ProcessInfo, nvml
-from nbreplica.testing import GIB, QUERIES, FakeGpu, FakeProcess, fake_nvml
+from nbreplica.testing import GIB, QUERIES, FakeGpu, FakeProcess, fake_nvml, this_process
 
 # Which DeviceStats fields each NVML query feeds.
 FIELDS_OF_QUERY = {
@@ -109,6 +110,14 @@ def test_other_processes_leaves_out_this_process():
         (device,) = nbreplica.snapshot()
     assert [p.pid for p in device.processes] == sorted([os.getpid(), 7])
     assert [p.pid for p in device.other_processes()] == [7]
+
+
+def test_own_process_marks_the_gpus_this_process_holds_and_its_memory():
+    with fake_nvml(busy_gpu(processes=(this_process(3 * GIB), FakeProcess(7, "x", GIB))),
+                   busy_gpu(), busy_gpu(forbidden={"processes"})):
+        held, other, unknown = nbreplica.snapshot()
+    assert held.own_process() == ProcessInfo(os.getpid(), sys.executable, 3 * GIB)
+    assert other.own_process() is None and unknown.own_process() is None
 
 
 @pytest.mark.parametrize(

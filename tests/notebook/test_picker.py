@@ -6,12 +6,13 @@ import time
 import ipywidgets
 import pytest
 import traitlets
+from fake_tf_config import FakeTfConfig
 from ipywidgets.widgets.tests.utils import setup_test_comm, teardown_test_comm
 
 import nbreplica
-from nbreplica import _emulation, selection
+from nbreplica import _emulation, _visibility, selection
 from nbreplica.devices import DeviceStats
-from nbreplica.testing import GIB, FakeGpu, fake_nvml, plausible_gpus
+from nbreplica.testing import GIB, FakeGpu, FakeProcess, fake_nvml, plausible_gpus, this_process
 
 
 @pytest.fixture(autouse=True)
@@ -60,6 +61,10 @@ def toolbar(picker):
     return picker.children[-1].children
 
 
+def kernel_line(picker):
+    return picker.children[-2].value
+
+
 def test_one_row_per_gpu_with_its_values(eight, make_picker):
     picker = make_picker()
     devices = {d.index: d for d in nbreplica.snapshot()}
@@ -79,6 +84,41 @@ def test_one_row_per_gpu_with_its_values(eight, make_picker):
     idle = cells(picker, 0)
     assert idle["processes"].value == "none"
     assert idle["util_bar"].bar_style == "success"
+
+
+def test_the_gpus_this_kernel_holds_are_marked_with_their_memory(make_picker):
+    gpus = [FakeGpu(processes=[this_process(int(1.5 * GIB)), FakeProcess(7, "/bin/x", GIB)]),
+            FakeGpu(), FakeGpu(processes=[this_process(None)])]
+    with fake_nvml(*gpus):
+        picker = make_picker()
+        assert cells(picker, 0)["processes"].value == "this kernel 1.5 GiB · x 1.0 GiB"
+        assert cells(picker, 1)["processes"].value == "none"
+        assert cells(picker, 2)["processes"].value == "this kernel"
+        assert kernel_line(picker) == "This kernel holds GPU 0 (1.5 GiB), GPU 2."
+
+
+def test_ticking_after_tensorflow_started_says_what_the_kernel_holds(eight, make_picker,
+                                                                     monkeypatch, recwarn):
+    config = FakeTfConfig(8)
+    monkeypatch.setattr(_visibility, "loaded_config", lambda: config)
+    config.list_logical_devices("GPU")  # TensorFlow started with every GPU
+    picker = make_picker()
+    assert kernel_line(picker) == ""
+    cells(picker, 2)["checkbox"].value = True
+    assert nbreplica.selected_devices() == (2,)
+    assert "holds GPUs 0-7" in kernel_line(picker) and "restart the kernel" in kernel_line(picker)
+    assert recwarn.list == []  # said in the picker, not as a warning
+    cells(picker, 2)["checkbox"].value = False
+    assert kernel_line(picker) == ""
+
+
+def test_ticking_before_tensorflow_started_limits_what_it_sees(eight, make_picker, monkeypatch):
+    config = FakeTfConfig(8)
+    monkeypatch.setattr(_visibility, "loaded_config", lambda: config)
+    picker = make_picker()
+    picker.selected = [4, 1]
+    assert config.visible_names() == ["/physical_device:GPU:1", "/physical_device:GPU:4"]
+    assert kernel_line(picker) == ""
 
 
 def test_ticking_a_box_selects_and_writes_the_default_devices(eight, make_picker):
