@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="add repeats until every speedup interval is at most WIDTH "
                      "wide, relative to the median; 0 measures exactly --repeats "
                      f"repeats (default: {flags.DEFAULT_TARGET_CI})")
-    run.add_argument("--budget", type=flags.budget, default=flags.DEFAULT_BUDGET_S,
+    run.add_argument("--budget", type=flags.seconds("--budget"), default=flags.DEFAULT_BUDGET_S,
                      metavar="SECONDS", help="time an adaptive sweep may take "
                      f"(default: {flags.DEFAULT_BUDGET_S:g})")
     run.add_argument("--warmup-steps", type=int, default=3, help="default: 3")
@@ -97,10 +97,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     devices.add_argument("--json", action="store_true",
                          help="print a JSON list with one object per GPU instead")
-    devices.add_argument("--watch", type=_seconds, metavar="SECONDS",
+    devices.add_argument("--watch", type=flags.seconds("--watch"), metavar="SECONDS",
                          help="refresh every SECONDS until Ctrl-C (with --json: one list "
                          "per line)")
-    devices.add_argument("--count", type=_positive, metavar="N",
+    devices.add_argument("--count", type=flags.positive("--count"), metavar="N",
                          help="with --watch: stop after N refreshes")
     devices.set_defaults(run=_run_devices)
     return parser
@@ -117,22 +117,6 @@ def _counts(text: str) -> tuple[int, ...]:
 
 def _strategies(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(","))
-
-
-def _seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = 0.0
-    if not seconds > 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0. Received: {text!r}")
-    return seconds
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1. Received: {text!r}")
-    return int(text)
 
 
 def _run_devices(args: argparse.Namespace) -> int:

@@ -1,10 +1,12 @@
-"""Parsers of the flags that ``nbreplica sweep`` and ``%%replicate --sweep`` share
-(both read their arguments with ``argparse``)."""
+"""Parsers of the flags that the ``nbreplica`` command and the ``%%replicate`` magic
+share (both read their arguments with ``argparse``). Each error names the flag and
+what it received."""
 
 from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 
 #: An adaptive sweep's defaults: the widest speedup interval accepted (relative to
 #: the median) and the seconds it may take.
@@ -26,13 +28,25 @@ def target_ci(text: str) -> float:
     return width
 
 
-def budget(text: str) -> float:
-    """``--budget SECONDS``: a number of seconds > 0."""
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = math.nan
-    if not 0 < seconds < math.inf:
-        raise argparse.ArgumentTypeError(
-            f"expected a number of seconds > 0. Received: --budget {text}")
-    return seconds
+def seconds(flag: str) -> Callable[[str], float]:
+    """The parser of ``flag SECONDS``: a number of seconds > 0."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not 0 < value < math.inf:
+            raise argparse.ArgumentTypeError(
+                f"expected a number of seconds > 0. Received: {flag} {text}")
+        return value
+    return parse
+
+
+def positive(flag: str) -> Callable[[str], int]:
+    """The parser of ``flag N``: a whole number >= 1."""
+    def parse(text: str) -> int:
+        if not text.isdigit() or int(text) < 1:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number >= 1. Received: {flag} {text}")
+        return int(text)
+    return parse

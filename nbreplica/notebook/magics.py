@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 from argparse import Namespace
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
@@ -56,15 +55,6 @@ def _device_counts(text: str) -> list[int]:
     return _whole_numbers(text, "--sweep", 1)
 
 
-def _positive(flag: str) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        if not text.isdigit() or int(text) < 1:
-            raise argparse.ArgumentTypeError(
-                f"expected a whole number >= 1. Received: {flag} {text}")
-        return int(text)
-    return parse
-
-
 @magics_class
 class ReplicateMagics(Magics):
     """The nbreplica magics. :attr:`last_run` and :attr:`last_sweep` keep what the
@@ -81,7 +71,7 @@ class ReplicateMagics(Magics):
     @argument("--gpus", type=_gpu_ids, metavar="IDS",
               help="the GPU indices to use, comma-separated, e.g. 0,1,2,3 (default: "
                    "the GPU picker's selection, else every device)")
-    @argument("-n", type=_positive("-n"), metavar="N",
+    @argument("-n", type=flags.positive("-n"), metavar="N",
               help="use N devices: the first N of the picker's selection, else of "
                    "every device")
     @argument("--strategy", choices=STRATEGIES, default="split",
@@ -90,14 +80,14 @@ class ReplicateMagics(Magics):
     @argument("--sweep", type=_device_counts, metavar="COUNTS",
               help="re-run the cell on each device count, e.g. 1,2,4,8 (1 is always "
                    "added: the baseline), store every run and show the speedup report")
-    @argument("--repeats", type=_positive("--repeats"), metavar="N",
+    @argument("--repeats", type=flags.positive("--repeats"), metavar="N",
               help="with --sweep: runs per device count, to which an adaptive sweep "
                    f"adds (default: {DEFAULT_REPEATS})")
     @argument("--target-ci", type=flags.target_ci, metavar="WIDTH",
               help="with --sweep: add repeats until every speedup interval is at most "
                    "WIDTH wide, relative to the median; 0 runs exactly --repeats "
                    f"(default: {DEFAULT_TARGET_CI})")
-    @argument("--budget", type=flags.budget, metavar="SECONDS",
+    @argument("--budget", type=flags.seconds("--budget"), metavar="SECONDS",
               help="with --sweep: the time an adaptive sweep may take (default: "
                    f"{DEFAULT_BUDGET_S:g})")
     @argument("--name", help="with --sweep: the sweep's name in the results store "
