@@ -19,6 +19,7 @@ import keras
 import tensorflow as tf
 
 from nbreplica import _keras_compat as compat
+from nbreplica import _tf_compat as tf_compat
 from nbreplica._errors import ReplicaError
 from nbreplica.accelerators import HOST_DEVICE, Accelerator
 from nbreplica.replicator import plan as batch_plan
@@ -69,14 +70,18 @@ def replicated_call(template: keras.Model, call: Callable[..., Any], inputs: Any
         plan = batch_plan.make_plan(batch_plan.batch_size_of(flat_inputs), count)
         input_shards = [batch_plan.split(t, plan, count) for t in flat_inputs]
         mask_shards = [batch_plan.split(m, plan, count) for m in tf.nest.flatten(mask)]
-    # The operation's arguments: every differentiable input shard, replica-major.
+    # The operation's arguments: the shards of every input a gradient is taken
+    # through, replica-major. Data fed to the model needs none: leaving it out spares
+    # each replica's backward pass its first layer's input gradient, which the
+    # template on one device does not compute either.
+    watched = [k for k, t in enumerate(flat_inputs)
+               if _is_float(t) and tf_compat.is_watched(t)]
     positions: dict[tuple[int, int], int] = {}
     arguments: list[tf.Tensor] = []
     for i in range(count):
-        for k, shards in enumerate(input_shards):
-            if _is_float(shards[i]):
-                positions[i, k] = len(arguments)
-                arguments.append(shards[i])
+        for k in watched:
+            positions[i, k] = len(arguments)
+            arguments.append(input_shards[k][i])
     replicas: list[_Replica] = []
     merged_masks: list[Any] = []
 

@@ -244,3 +244,22 @@ def test_an_own_train_step_runs_eagerly_like_in_graph_mode():
     histories, templates = _fit_both(_build(GuideModel), 4, compile_kwargs, x, y,
                                      batch_size=8, epochs=1)
     _assert_same_training(histories, templates)
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "tf.function"])
+def test_gradients_reach_what_feeds_a_replicated_model(graph):
+    # Data fed to a replicated model gets no gradient (none is asked for); an input
+    # computed from watched values does, as through the template.
+    x, _ = _data()
+    template = _build(keras.Model)()
+    parallel = nbreplica.replicate(template, gpus=4)
+    scale = tf.Variable(np.linspace(0.5, 1.5, 5, dtype="float32"))
+
+    def gradients(model):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.square(model(x * scale)))
+        return tape.gradient(loss, [scale, *template.trainable_weights])
+
+    run = tf.function(gradients) if graph else gradients
+    for got, want in zip(run(parallel), run(template)):
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)

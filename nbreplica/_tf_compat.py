@@ -1,0 +1,15 @@
+"""Every use of a private TensorFlow function in nbreplica, each behind one small
+function (TensorFlow has no public API for these needs). Each was checked on
+TensorFlow 2.16.2 (the oldest nbreplica supports) and 2.21."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+from tensorflow.python.eager import record
+
+
+def is_watched(tensor: tf.Tensor) -> bool:
+    """Whether a gradient tape recording now would take a gradient through
+    ``tensor``: it was computed from watched values (a model's input usually is not;
+    the output of a layer before it is)."""
+    return bool(record.should_record_backprop([tensor]))
