@@ -2,6 +2,8 @@
 
 ``nbreplica sweep`` measures a built-in model with synthetic data, so it runs on any
 machine: ``nbreplica sweep --model mlp --devices 1,2,4,8 --emulate 8 --out report``.
+``nbreplica worker JOB`` runs one worker of a multi-worker cluster whose ``TF_CONFIG``
+a cluster manager set (see :mod:`nbreplica.cluster.worker`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from nbreplica import _tensorflow
 from nbreplica._errors import NbreplicaError
+from nbreplica.cluster import worker
 
 if TYPE_CHECKING:
     from nbreplica.bench.result import SweepResult
@@ -70,6 +73,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--verbose", action="store_true",
                      help="show TensorFlow's start-up messages")
     run.set_defaults(run=_run_sweep)
+    one_worker = commands.add_parser(
+        "worker",
+        help="run a function as one worker of the cluster that TF_CONFIG describes",
+        description=worker.DESCRIPTION,
+    )
+    worker.add_arguments(one_worker)
+    one_worker.set_defaults(
+        run=lambda args: worker.run_from_command_line(args, "nbreplica worker"))
     return parser
 
 

@@ -20,27 +20,31 @@ from nbreplica.cluster import tf_config
 from nbreplica.cluster.job import read_job, write_value
 
 
+#: What a worker does, for its command line's help.
+DESCRIPTION = (
+    "Run a function as one worker of the MultiWorkerMirroredStrategy cluster that the "
+    "TF_CONFIG variable describes: start it on every machine (Slurm, Kubernetes, ssh), "
+    "each with its own TF_CONFIG. The function runs inside the strategy's scope."
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one worker from the command line; returns the exit status."""
-    command = parser()
-    args = command.parse_args(argv)
+    """``python -m nbreplica.cluster``: run one worker; returns the exit status."""
+    command = argparse.ArgumentParser(prog="python -m nbreplica.cluster",
+                                      description=DESCRIPTION)
+    add_arguments(command)
+    return run_from_command_line(command.parse_args(argv), command.prog)
+
+
+def run_from_command_line(args: argparse.Namespace, prog: str) -> int:
+    """Run the worker ``args`` describe; returns the exit status (1: a bad job or
+    ``TF_CONFIG``, reported on standard error)."""
     try:
         run(args.job, result=args.result, ready=args.ready)
     except NbreplicaError as error:
-        print(f"{command.prog}: error: {error}", file=sys.stderr)
+        print(f"{prog}: error: {error}", file=sys.stderr)
         return 1
     return 0
-
-
-def parser(prog: str = "python -m nbreplica.cluster") -> argparse.ArgumentParser:
-    """The worker's command line (shared by ``nbreplica worker``)."""
-    command = argparse.ArgumentParser(
-        prog=prog,
-        description="Run a function in this process as one worker of a "
-        "MultiWorkerMirroredStrategy cluster described by the TF_CONFIG variable.",
-    )
-    add_arguments(command)
-    return command
 
 
 def add_arguments(command: argparse.ArgumentParser) -> None:
