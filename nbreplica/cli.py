@@ -56,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
                      "default: 256")
     run.add_argument("--scaling", choices=("strong", "weak"), default="strong")
     run.add_argument("--strategy", type=_strategies, default=("split",),
-                     help="split, mirrored, or split,mirrored (default: split)")
+                     help="comma-separated: split, mirrored, multiworker (worker "
+                     "processes of this machine) (default: split)")
     run.add_argument("--repeats", type=int, default=3, help="default: 3")
     run.add_argument("--steps", type=int, default=30,
                      help="measured steps per point (default: 30)")

@@ -179,10 +179,13 @@ def _placed_model(
         )
         replicated.compile_from_config(template.get_compile_config())
         yield replicated, template
-    else:
+    elif point.strategy == "mirrored":
         strategy = mirrored_strategy(point.devices, settings.cross_device_ops)
         with strategy.scope():
             template = _build(model_fn, point)
+        yield template, template
+    else:  # multiworker: a worker process, inside its strategy's scope already
+        template = _build(model_fn, point)
         yield template, template
 
 

@@ -13,11 +13,12 @@ import tensorflow as tf
 from nbreplica.accelerators import Accelerator, pick_devices
 from nbreplica.bench.data import SweepData
 from nbreplica.bench.measure import ModelFn, Point, PointSettings, measure_point
+from nbreplica.bench.multiworker import measure_across_workers, worker_slots
 from nbreplica.bench.progress import Progress, TimeLeft, make_progress
 from nbreplica.bench.recorder import Recorder
 from nbreplica.bench.result import SweepInterrupted, SweepResult
 from nbreplica.bench.store import ResultsStore
-from nbreplica.bench.strategies import BASELINE, STRATEGIES
+from nbreplica.bench.strategies import BASELINE, MULTIWORKER, STRATEGIES
 from nbreplica.selection import selected_devices
 
 SCALINGS = ("strong", "weak")
@@ -51,16 +52,19 @@ def sweep(
     ``warmup_steps + steps`` steps, interleaved so that slow drift of the machine
     hits every point alike; ``"mirrored"`` points follow, repeat by repeat, once
     every other point is measured (a trained ``MirroredStrategy`` leaves threads
-    behind that slow later ``replicate`` steps). Every point's speedup is taken
-    against its repeat's baseline. Every point builds a fresh model with
-    ``model_fn`` and is appended to the results file as soon as it is measured.
+    behind that slow later ``replicate`` steps), then ``"multiworker"`` points.
+    Every point's speedup is taken against its repeat's baseline. Every point builds
+    a fresh model with ``model_fn`` and is appended to the results file as soon as it
+    is measured.
 
     Args:
         model_fn: builds and compiles a fresh ``keras.Model`` (called once per point,
-            inside the ``MirroredStrategy`` scope for ``"mirrored"``).
+            inside the ``MirroredStrategy`` scope for ``"mirrored"``, in every worker
+            for ``"multiworker"``, which therefore needs a picklable ``model_fn``).
         x, y: training data as ``Model.fit`` takes arrays (``x`` a NumPy array, or a
             list or dict of them), or ``x`` a ``tf.data.Dataset`` of batches and
             ``y=None``; it is re-batched for every point and repeated as needed.
+            ``"multiworker"`` needs arrays (they are sent to its workers).
         devices: device counts to measure. 1 is always measured (it is the baseline)
             and is added when missing. Counts take the first devices of the picker's
             selection (``nbreplica.use_devices``) if one is set, else of all devices.
@@ -69,7 +73,11 @@ def sweep(
             grows with the device count).
         scaling: ``"strong"`` or ``"weak"``.
         strategy: ``"split"`` (:func:`nbreplica.replicate`), ``"mirrored"``
-            (``tf.distribute.MirroredStrategy`` over the same devices), or both.
+            (``tf.distribute.MirroredStrategy`` over the same devices),
+            ``"multiworker"`` (as many worker processes of this machine as the device
+            count, 1 included, fresh ones for every point, trained under
+            ``MultiWorkerMirroredStrategy``: see :func:`nbreplica.cluster.launch`;
+            their results are labelled "workers on one machine"), or several.
         repeats: how many times each point is measured (>= 2 for intervals; fewer
             than 3 mark the figures unreliable).
         steps: measured steps per point, after ``warmup_steps`` unmeasured ones
@@ -120,8 +128,10 @@ def sweep(
             f"Received: model_fn={model_fn!r}"
         )
     available = _available_devices()
-    counts = _device_counts(devices, len(available))
     strategies = _strategies(strategy)
+    # Worker processes need no devices of this process.
+    in_process = set(strategies) - {MULTIWORKER}
+    counts = _device_counts(devices, len(available) if in_process else None)
     _check_settings(scaling=scaling, batch_size=batch_size, repeats=repeats, steps=steps,
                     warmup_steps=warmup_steps, efficiency_threshold=efficiency_threshold,
                     confidence=confidence, sample_interval=sample_interval)
@@ -130,6 +140,12 @@ def sweep(
         return batch_size if scaling == "strong" else batch_size * count
 
     data = SweepData(x, y)
+    if MULTIWORKER in strategies and data.arrays is None:
+        raise ValueError(
+            "strategy 'multiworker' trains in worker processes, which need the data as "
+            "arrays: a tf.data.Dataset cannot be sent to them. Received: x of type "
+            f"{type(x).__name__}"
+        )
     data.check_covers(global_batch(max(counts)))
     points = _plan(counts, strategies, repeats, available, global_batch)
     settings = PointSettings(
@@ -148,7 +164,8 @@ def sweep(
         for done, point in enumerate(points):
             reporter.update(done, point.describe(), time_left.estimate(points[done:]))
             started = time.monotonic()
-            measurement = measure_point(point, model_fn, data, settings)
+            measure = measure_across_workers if point.strategy == MULTIWORKER else measure_point
+            measurement = measure(point, model_fn, data, settings)
             recorder.record(point, measurement, steps=steps, warmup_steps=warmup_steps)
             time_left.add(point, time.monotonic() - started)
     except KeyboardInterrupt as exc:
@@ -174,7 +191,7 @@ def _available_devices() -> list[Accelerator]:
     return pick_devices(selection, f"nbreplica.selected_devices()={selection!r}")
 
 
-def _device_counts(devices: Iterable[int], available: int) -> list[int]:
+def _device_counts(devices: Iterable[int], available: int | None) -> list[int]:
     try:
         requested = list(devices)
     except TypeError:
@@ -194,7 +211,7 @@ def _device_counts(devices: Iterable[int], available: int) -> list[int]:
         raise ValueError(
             f"devices must not repeat a device count. Received: devices={tuple(requested)!r}"
         )
-    if max(requested) > available:
+    if available is not None and max(requested) > available:
         raise ValueError(
             f"devices asks for {max(requested)} devices, but only {available} are "
             f"available (all devices, or the selection made with use_devices). "
@@ -238,7 +255,8 @@ def _check_settings(*, scaling: str, efficiency_threshold: float, confidence: fl
 def _plan(counts: list[int], strategies: tuple[str, ...], repeats: int,
           available: list[Accelerator], global_batch: Callable[[int], int]) -> list[Point]:
     """Every point in measuring order: per repeat, the baseline then each count; the
-    ``"mirrored"`` points of every repeat come after all the others.
+    ``"mirrored"`` points of every repeat come after those, then the
+    ``"multiworker"`` points, which measure one worker too.
 
     Once a ``MirroredStrategy`` has trained, its distributed input's per-device threads
     stay in the process and slow every later multi-device step of ``replicate``
@@ -256,5 +274,8 @@ def _plan(counts: list[int], strategies: tuple[str, ...], repeats: int,
     if "mirrored" in strategies:
         for repeat in range(1, repeats + 1):
             points.extend(repeat_points("mirrored", repeat))
+    if MULTIWORKER in strategies:
+        points.extend(Point(MULTIWORKER, worker_slots(count), repeat, global_batch(count))
+                      for repeat in range(1, repeats + 1) for count in counts)
     return points
 

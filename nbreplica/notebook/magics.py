@@ -19,7 +19,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import display
 
 from nbreplica import _tensorflow
-from nbreplica.bench.strategies import STRATEGIES
+from nbreplica.bench.strategies import IN_PROCESS
 from nbreplica.notebook.picker import GpuPicker
 from nbreplica.selection import selected_devices
 
@@ -82,7 +82,7 @@ class ReplicateMagics(Magics):
     @argument("-n", type=_positive("-n"), metavar="N",
               help="use N devices: the first N of the picker's selection, else of "
                    "every device")
-    @argument("--strategy", choices=STRATEGIES, default="split",
+    @argument("--strategy", choices=IN_PROCESS, default="split",
               help="split: replicate the cell's models (default); mirrored: run the "
                    "cell under tf.distribute.MirroredStrategy")
     @argument("--sweep", type=_device_counts, metavar="COUNTS",
