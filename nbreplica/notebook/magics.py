@@ -20,6 +20,7 @@ from IPython.display import display
 
 from nbreplica import _tensorflow
 from nbreplica.bench.strategies import IN_PROCESS
+from nbreplica.cluster.launcher import BACKENDS
 from nbreplica.notebook.picker import GpuPicker
 from nbreplica.selection import selected_devices
 
@@ -95,6 +96,13 @@ class ReplicateMagics(Magics):
     @argument("--monitor", action="store_true",
               help="sample the devices (NVML) while the cell runs: peak memory and "
                    "mean utilization per device")
+    @argument("--workers", type=_positive("--workers"), metavar="N",
+              help="run the (self-contained) cell in N fresh worker processes under "
+                   "MultiWorkerMirroredStrategy; the chief's models, histories and "
+                   "picklable values come back")
+    @argument("--backend", choices=BACKENDS, default="local",
+              help="with --workers: where the workers run (default: local, processes "
+                   "of this machine)")
     @argument("--quiet", action="store_true",
               help="show no summary (with --sweep: no progress bar and no report; "
                    "%%nbreplica_report shows it later)")
@@ -151,6 +159,21 @@ class ReplicateMagics(Magics):
           collective all-reduce both would otherwise use aborts the process once
           strategies over different device counts exist.
 
+        Rules of ``--workers N`` (``nbreplica.cluster.launch``):
+
+        - The cell runs in N fresh worker processes, inside the scope of a
+          ``tf.distribute.MultiWorkerMirroredStrategy``, so its models train
+          data-parallel across the workers. The workers do not see the notebook's
+          namespace: the cell must be self-contained (imports, data, model).
+        - The chief's (worker 0's) output is shown as it is written. Afterwards the
+          values the cell defined in the chief come back into the namespace:
+          trained Keras models, ``History`` objects and everything else that can be
+          pickled; the summary names each value that did not come back, and why.
+        - Only the chief writes models (``model.save``, ``ModelCheckpoint``). A
+          failing worker fails the cell with its last output lines; Ctrl-C
+          ("Interrupt kernel") stops every worker. ``--gpus``, ``-n``,
+          ``--strategy``, ``--monitor`` and ``--sweep`` do not combine with it.
+
         With one device (``-n 1``, ``--gpus 3``, the 1-device sweep point), the
         cell runs unchanged under ``tf.device`` of that device, whatever the
         strategy.
@@ -177,6 +200,9 @@ class ReplicateMagics(Magics):
                 "body of another %%replicate cell"
             )
         _tensorflow.load()
+        if args.workers is not None:
+            self._run_workers(args, cell)
+            return
         from nbreplica.notebook.cell_parallel import OuterCell
 
         devices = _chosen_devices(args)
@@ -200,6 +226,25 @@ class ReplicateMagics(Magics):
         if not args.quiet:
             display(CellSummary(run))
         return run.error
+
+    def _run_workers(self, args: Namespace, cell: str) -> None:
+        from nbreplica.notebook.summary import WorkersSummary
+        from nbreplica.notebook.worker_cell import run_in_workers
+
+        for flag, given in (("--gpus", args.gpus is not None), ("-n", args.n is not None),
+                            ("--strategy", args.strategy != "split"),
+                            ("--monitor", args.monitor), ("--sweep", args.sweep is not None),
+                            ("--repeats", args.repeats is not None),
+                            ("--name", args.name is not None)):
+            if given:
+                raise UsageError(
+                    f"{flag} does not combine with --workers: the workers train under "
+                    f"MultiWorkerMirroredStrategy on their own devices. Received: {flag} "
+                    f"with --workers {args.workers}"
+                )
+        run = run_in_workers(self.shell, cell, args.workers, args.backend)
+        if not args.quiet:
+            display(WorkersSummary(run))
 
     def _sweep(self, args: Namespace, cell: str, devices: list[Accelerator]) -> BaseException | None:
         from nbreplica.bench.progress import make_progress

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 from cluster_jobs import EPOCHS, fit, make_model, train_everything
-from conftest import group_alive, pids_written
+from worker_processes import group_alive, pids_written
 
 import nbreplica
 from nbreplica.bench.measure import mirrored_strategy

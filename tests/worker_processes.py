@@ -1,5 +1,5 @@
-"""Fixtures of the cluster tests: every worker process a test starts is recorded, and
-must be gone, with its whole process group, when the test ends."""
+"""Worker processes of ``nbreplica.cluster`` in tests: every one started is recorded,
+and must be gone, with its whole process group, when the test ends."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def pids_written(folder: Path) -> list[int]:
 
 @pytest.fixture
 def spawned(monkeypatch):
-    """The process ids of every worker started during the test; checked afterwards."""
+    """The process ids of every worker launched during the test; checked afterwards."""
     started: list[int] = []
 
     class RecordedGroup(processes.WorkerGroup):
