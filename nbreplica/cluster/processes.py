@@ -25,6 +25,14 @@ POLL_INTERVAL = 0.05
 GRACE_PERIOD = 1.0
 #: How many of a failed worker's last output lines its error shows.
 TAIL_LINES = 30
+#: What a worker's output says when the workers did not run the same collective
+#: steps, and what that means.
+_OUT_OF_STEP = ("Collective instance", "Shape mismatch in the collective")
+_OUT_OF_STEP_HINT = (
+    "The workers fell out of step: every worker must run the same steps (the same "
+    "epochs and steps_per_epoch, the same fit, evaluate and save calls, in the same "
+    "order). "
+)
 
 
 class WorkerGroup:
@@ -93,9 +101,10 @@ class WorkerGroup:
         output = tail(self.logs[index], TAIL_LINES)
         how = (f"was killed by {signal.Signals(-code).name}" if code < 0
                else f"exited with status {code}")
+        hint = _OUT_OF_STEP_HINT if any(marker in output for marker in _OUT_OF_STEP) else ""
         return WorkerError(
             f"worker {index} (pid {self.processes[index].pid}) {how}; every worker was "
-            f"stopped. Its last output lines:\n{output}",
+            f"stopped. {hint}Its last output lines:\n{output}",
             worker=index, output=output,
         )
 

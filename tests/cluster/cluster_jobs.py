@@ -107,6 +107,13 @@ def fail_in_worker_1(folder: str) -> None:
     fit(make_model())
 
 
+def train_more_steps_in_worker_1() -> None:
+    import nbreplica.cluster
+
+    steps = 2 + 2 * nbreplica.cluster.context().index
+    make_model().fit(make_dataset().repeat(), epochs=1, steps_per_epoch=steps, verbose=0)
+
+
 def sleep_forever(folder: str) -> None:
     write_pid(folder)
     time.sleep(600)

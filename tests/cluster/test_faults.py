@@ -9,7 +9,12 @@ import threading
 import time
 
 import pytest
-from cluster_jobs import chief_returns_its_index, fail_in_worker_1, sleep_forever
+from cluster_jobs import (
+    chief_returns_its_index,
+    fail_in_worker_1,
+    sleep_forever,
+    train_more_steps_in_worker_1,
+)
 
 from nbreplica.cluster import LaunchTimeout, WorkerError, launch, tf_config
 
@@ -21,6 +26,13 @@ def test_a_crashing_worker_is_named_with_its_last_output(spawned, tmp_path):
     assert failed.value.worker == 1
     assert "RuntimeError: worker 1 gives up on purpose" in str(failed.value)
     assert len(spawned) == 2
+
+
+@pytest.mark.timeout(240)
+def test_workers_that_run_different_step_counts_are_told_so(spawned):
+    with pytest.raises(WorkerError, match="The workers fell out of step: every worker must "
+                       "run the same steps"):
+        launch(train_more_steps_in_worker_1, workers=2, timeout=200)
 
 
 @pytest.mark.timeout(120)
