@@ -6,16 +6,14 @@ from __future__ import annotations
 from nbreplica.accelerators import Accelerator
 from nbreplica.bench.data import SweepData
 from nbreplica.bench.measure import Measurement, ModelFn, Point, PointSettings, measure_point
+from nbreplica.bench.strategies import WORKERS_LABEL
 from nbreplica.cluster import launch
-
-#: How a multi-worker point's devices are named in the results.
-LABEL = "workers on one machine"
 
 
 def worker_slots(count: int) -> tuple[Accelerator, ...]:
     """The "devices" of a point of ``count`` local workers: one per worker process."""
     return tuple(
-        Accelerator(index=index, name=f"worker {index} ({LABEL})",
+        Accelerator(index=index, name=f"worker {index} ({WORKERS_LABEL})",
                     device=f"/job:worker/task:{index}", emulated=False)
         for index in range(count)
     )

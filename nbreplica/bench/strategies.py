@@ -14,5 +14,7 @@ IN_PROCESS = ("split", "mirrored")
 #: Points of this strategy train in fresh worker processes, one replica each
 #: (``nbreplica.cluster``), on this machine.
 MULTIWORKER = "multiworker"
+#: What a multi-worker point's "devices" are: worker processes sharing this machine.
+WORKERS_LABEL = "workers on one machine"
 #: The data-parallel strategies a sweep can measure.
 STRATEGIES = (*IN_PROCESS, MULTIWORKER)

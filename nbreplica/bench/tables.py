@@ -12,6 +12,7 @@ import html
 import pandas as pd
 
 from nbreplica.bench.stats import repeats_for
+from nbreplica.bench.strategies import MULTIWORKER, WORKERS_LABEL
 
 NO_POINTS = "No point was measured."
 STABLE = "stable"
@@ -83,7 +84,9 @@ def recommendations(scaling: pd.DataFrame) -> list[str]:
 
 def _notes(summary: pd.DataFrame, scaling: pd.DataFrame, confidence: float) -> list[str]:
     note = interval_note(summary, confidence)
-    return [*([note] if note else []), *recommendations(scaling)]
+    workers = ([f"{MULTIWORKER}: devices are worker processes, {WORKERS_LABEL} (they "
+                "share its cores)"] if (summary["strategy"] == MULTIWORKER).any() else [])
+    return [*([note] if note else []), *workers, *recommendations(scaling)]
 
 
 def as_text(summary: pd.DataFrame, scaling: pd.DataFrame, confidence: float = 0.95) -> str:
