@@ -19,7 +19,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import display
 
 from nbreplica import _tensorflow
-from nbreplica.bench.strategies import IN_PROCESS
+from nbreplica.bench.strategies import IN_PROCESS, MULTIWORKER
 from nbreplica.cluster.launcher import BACKENDS
 from nbreplica.notebook.picker import GpuPicker
 from nbreplica.selection import selected_devices
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from nbreplica.notebook.cell_parallel import CellRun
 
 DEFAULT_REPEATS = 3
+#: ``--workers`` without a number: with ``--sweep``, whose counts are worker counts.
+SWEPT_WORKERS = 0
 
 
 def _whole_numbers(text: str, flag: str, minimum: int) -> list[int]:
@@ -96,10 +98,12 @@ class ReplicateMagics(Magics):
     @argument("--monitor", action="store_true",
               help="sample the devices (NVML) while the cell runs: peak memory and "
                    "mean utilization per device")
-    @argument("--workers", type=_positive("--workers"), metavar="N",
+    @argument("--workers", type=_positive("--workers"), metavar="N", nargs="?",
+              const=SWEPT_WORKERS,
               help="run the (self-contained) cell in N fresh worker processes under "
                    "MultiWorkerMirroredStrategy; the chief's models, histories and "
-                   "picklable values come back")
+                   "picklable values come back. With --sweep, give no N: the counts "
+                   "of --sweep are worker counts")
     @argument("--backend", choices=BACKENDS, default="local",
               help="with --workers: where the workers run (default: local, processes "
                    "of this machine)")
@@ -172,7 +176,10 @@ class ReplicateMagics(Magics):
         - Only the chief writes models (``model.save``, ``ModelCheckpoint``). A
           failing worker fails the cell with its last output lines; Ctrl-C
           ("Interrupt kernel") stops every worker. ``--gpus``, ``-n``,
-          ``--strategy``, ``--monitor`` and ``--sweep`` do not combine with it.
+          ``--strategy`` and ``--monitor`` do not combine with it.
+        - ``--sweep 1,2 --workers`` (no N) sweeps over worker counts: per repeat,
+          the cell runs once in this process on the first device (the baseline),
+          then in 1, 2, ... fresh workers; each point's throughput is the chief's.
 
         With one device (``-n 1``, ``--gpus 3``, the 1-device sweep point), the
         cell runs unchanged under ``tf.device`` of that device, whatever the
@@ -201,8 +208,10 @@ class ReplicateMagics(Magics):
             )
         _tensorflow.load()
         if args.workers is not None:
-            self._run_workers(args, cell)
-            return
+            _check_worker_options(args)
+            if args.sweep is None:
+                self._run_workers(args, cell)
+                return
         from nbreplica.notebook.cell_parallel import OuterCell
 
         devices = _chosen_devices(args)
@@ -231,17 +240,6 @@ class ReplicateMagics(Magics):
         from nbreplica.notebook.summary import WorkersSummary
         from nbreplica.notebook.worker_cell import run_in_workers
 
-        for flag, given in (("--gpus", args.gpus is not None), ("-n", args.n is not None),
-                            ("--strategy", args.strategy != "split"),
-                            ("--monitor", args.monitor), ("--sweep", args.sweep is not None),
-                            ("--repeats", args.repeats is not None),
-                            ("--name", args.name is not None)):
-            if given:
-                raise UsageError(
-                    f"{flag} does not combine with --workers: the workers train under "
-                    f"MultiWorkerMirroredStrategy on their own devices. Received: {flag} "
-                    f"with --workers {args.workers}"
-                )
         run = run_in_workers(self.shell, cell, args.workers, args.backend)
         if not args.quiet:
             display(WorkersSummary(run))
@@ -251,15 +249,17 @@ class ReplicateMagics(Magics):
         from nbreplica.notebook.sweep_cell import plan_points, sweep_cell
 
         counts = sorted({1, *args.sweep})
-        if counts[-1] > len(devices):
+        strategy = MULTIWORKER if args.workers is not None else args.strategy
+        if strategy != MULTIWORKER and counts[-1] > len(devices):
             raise UsageError(
                 f"--sweep asks for {counts[-1]} devices, but the cell may use "
                 f"{len(devices)} (GPUs {', '.join(str(d.index) for d in devices)}). "
                 f"Received: --sweep {','.join(map(str, args.sweep))}"
             )
-        points = plan_points(devices, counts, args.strategy, args.repeats or DEFAULT_REPEATS)
+        points = plan_points(devices, counts, strategy, args.repeats or DEFAULT_REPEATS)
         outcome = sweep_cell(self.shell, cell, points, name=args.name, monitor=args.monitor,
-                             progress=make_progress(False if args.quiet else None))
+                             progress=make_progress(False if args.quiet else None),
+                             backend=args.backend)
         if outcome.result is not None:
             self.last_sweep = outcome.result
             if not args.quiet:
@@ -332,6 +332,29 @@ def _chosen_devices(args: Namespace) -> list[Accelerator]:
             f"Received: -n {args.n}"
         )
     return pool[: args.n] if args.n is not None else pool
+
+
+def _check_worker_options(args: Namespace) -> None:
+    """``--workers N`` alone, or ``--workers`` (no N) with ``--sweep``; no device or
+    strategy options, which the workers do not use."""
+    swept = args.sweep is not None
+    if swept != (args.workers == SWEPT_WORKERS):
+        raise UsageError(
+            "--workers takes N alone (--workers 2), or no N with --sweep, whose counts are "
+            "then worker counts (--sweep 1,2 --workers). Received: "
+            + " ".join(["--workers", *([str(args.workers)] if args.workers else []),
+                        "with" if swept else "without", "--sweep"])
+        )
+    for flag, given in (("--gpus", args.gpus is not None), ("-n", args.n is not None),
+                        ("--strategy", args.strategy != "split"), ("--monitor", args.monitor),
+                        ("--repeats", args.repeats is not None and not swept),
+                        ("--name", args.name is not None and not swept)):
+        if given:
+            raise UsageError(
+                f"{flag} does not combine with --workers: the workers train under "
+                f"MultiWorkerMirroredStrategy on their own devices. Received: {flag} "
+                f"with --workers"
+            )
 
 
 def _refuse_sweep_options(args: Namespace) -> None:

@@ -23,9 +23,11 @@ from nbreplica.bench.progress import Progress, TimeLeft
 from nbreplica.bench.recorder import Recorder
 from nbreplica.bench.result import SweepResult
 from nbreplica.bench.store import ResultsStore
-from nbreplica.bench.strategies import BASELINE
+from nbreplica.bench.multiworker import worker_slots
+from nbreplica.bench.strategies import BASELINE, MULTIWORKER
 from nbreplica.notebook.cell_parallel import CellRun, run_parallel
 from nbreplica.notebook.training import TrainingStats
+from nbreplica.notebook.worker_cell import sweep_point_in_workers
 
 #: How a cell sweep scales: the cell trains with its own batch size on every count.
 SCALING = "strong"
@@ -47,8 +49,14 @@ class SweepOutcome:
 def plan_points(devices: Sequence[Accelerator], counts: Sequence[int], strategy: str,
                 repeats: int) -> list[Point]:
     """Every run in order: per repeat, each device count from the smallest (1, the
-    baseline every speedup is measured against) to the largest. The global batch
-    size is filled in once a run has shown it."""
+    baseline every speedup is measured against) to the largest. ``"multiworker"``
+    runs the baseline on the first device, then each worker count, 1 included. The
+    global batch size is filled in once a run has shown it."""
+    if strategy == MULTIWORKER:
+        return [point for repeat in range(1, repeats + 1) for point in (
+            Point(BASELINE, tuple(devices[:1]), repeat, 0),
+            *(Point(MULTIWORKER, worker_slots(count), repeat, 0) for count in sorted(counts)),
+        )]
     return [
         Point(strategy if count > 1 else BASELINE, tuple(devices[:count]), repeat, 0)
         for repeat in range(1, repeats + 1)
@@ -57,12 +65,14 @@ def plan_points(devices: Sequence[Accelerator], counts: Sequence[int], strategy:
 
 
 def sweep_cell(shell: InteractiveShell, body: str, points: Sequence[Point], *,
-               name: str | None, monitor: bool, progress: Progress) -> SweepOutcome:
+               name: str | None, monitor: bool, progress: Progress,
+               backend: str = "local") -> SweepOutcome:
     """Run ``body`` once per point, store each measured point, and stop at the first
     error or interrupt (the points measured so far stay stored).
 
     Every run but the last has its output captured, shown only if it fails; the last
-    run's output shows as usual, and the namespace is the last run's.
+    run's output shows as usual, and the namespace is the last run's. Points of
+    ``"multiworker"`` run in fresh worker processes of ``backend``.
 
     Raises:
         UsageError: a run trained nothing, or with data of unknown batch size.
@@ -77,8 +87,10 @@ def sweep_cell(shell: InteractiveShell, body: str, points: Sequence[Point], *,
             progress.update(done, point.describe(), time_left.estimate(points[done:]))
             last = done == len(points) - 1
             with contextlib.nullcontext() if last else capture_output() as captured:
-                run = run_parallel(shell, body, point.devices, point.strategy,
-                                   monitor=monitor)
+                run = (sweep_point_in_workers(shell, body, point.devices, backend)
+                       if point.strategy == MULTIWORKER else
+                       run_parallel(shell, body, point.devices, point.strategy,
+                                    monitor=monitor))
             time_left.add(point, run.wall_s)
             if run.error is not None:
                 if captured is not None:

@@ -8,14 +8,21 @@ anything picklable) come back into the notebook's namespace.
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import cloudpickle
-from IPython.core.interactiveshell import InteractiveShell
+from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
+from nbreplica._errors import WorkerError
+from nbreplica.accelerators import Accelerator
+from nbreplica.bench.strategies import MULTIWORKER
 from nbreplica.cluster import launch
+from nbreplica.devices import Sampler
+from nbreplica.notebook.cell_parallel import CellRun
 from nbreplica.notebook.keras_patch import routed_model_methods
 from nbreplica.notebook.routing import AsIs
 from nbreplica.notebook.training import FitObserver, TrainingStats
@@ -81,3 +88,21 @@ def run_in_workers(shell: InteractiveShell, cell: str, workers: int,
         else:
             brought_back.append(name)
     return WorkersRun(workers, backend, wall_s, chief.training, tuple(brought_back), left_out)
+
+
+def sweep_point_in_workers(shell: InteractiveShell, cell: str,
+                           slots: Sequence[Accelerator], backend: str) -> CellRun:
+    """One point of ``%%replicate --sweep ... --workers``: ``cell`` in one worker per
+    slot, as a :class:`CellRun`; a failed worker is shown and becomes the run's error
+    (so the sweep stops there and keeps what it measured)."""
+    started = time.monotonic()
+    result = ExecutionResult(None)
+    training = None
+    try:
+        training = run_in_workers(shell, cell, len(slots), backend).training
+    except WorkerError as failure:
+        print(f"{type(failure).__name__}: {failure}", file=sys.stderr)
+        result.error_in_exec = failure
+    return CellRun(result=result, strategy=MULTIWORKER, devices=tuple(slots),
+                   started=started, wall_s=time.monotonic() - started, training=training,
+                   usage=None, samples=Sampler().to_frame())
