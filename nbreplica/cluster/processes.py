@@ -46,13 +46,17 @@ class WorkerGroup:
                  environments: Sequence[Mapping[str, str]], folder: Path) -> None:
         self.logs = [folder / f"worker-{index}.log" for index in range(len(commands))]
         self.processes: list[subprocess.Popen[bytes]] = []
-        for command, environment, log in zip(commands, environments, self.logs):
-            with log.open("wb") as output:
-                self.processes.append(subprocess.Popen(
-                    list(command), env=dict(environment), stdout=output,
-                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                ))
+        try:
+            for command, environment, log in zip(commands, environments, self.logs):
+                with log.open("wb") as output:
+                    self.processes.append(subprocess.Popen(
+                        list(command), env=dict(environment), stdout=output,
+                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                        start_new_session=True,
+                    ))
+        except BaseException:
+            self.end()  # the workers started before the one that could not start
+            raise
 
     def __enter__(self) -> WorkerGroup:
         return self

@@ -16,7 +16,10 @@ from cluster_jobs import (
     train_more_steps_in_worker_1,
 )
 
+from worker_processes import group_alive
+
 from nbreplica.cluster import LaunchTimeout, WorkerError, launch, tf_config
+from nbreplica.cluster.processes import WorkerGroup
 
 
 @pytest.mark.timeout(240)
@@ -76,3 +79,16 @@ def test_a_port_taken_before_the_worker_binds_it_is_picked_again(spawned, monkey
     assert calls == [1, 1]
     assert "worker 0 of 1 trained" in capsys.readouterr().out
     assert len(spawned) == 2
+
+
+def test_a_worker_that_cannot_start_leaves_none_running(tmp_path):
+    started = []
+
+    class Recorded(WorkerGroup):
+        def end(self):
+            started.extend(self.pids)
+            super().end()
+
+    with pytest.raises(FileNotFoundError):
+        Recorded([["sleep", "60"], ["/no/such/program"]], [{}, {}], tmp_path)
+    assert len(started) == 1 and not group_alive(started[0])
