@@ -25,8 +25,7 @@ class Task:
     index: int
     """Position among all tasks: the chief (if any) first, then the workers."""
     num_workers: int
-    addresses: tuple[str, ...]
-    """Every task's ``host:port``, in :attr:`index` order."""
+    """How many tasks the cluster holds, the chief included."""
 
     @property
     def is_chief(self) -> bool:
@@ -72,17 +71,16 @@ def read_task(raw: str | None = None) -> Task:
     if not raw:
         raise NbreplicaError(
             "TF_CONFIG is not set: a worker needs the cluster's description in it, set by "
-            "nbreplica.cluster.launch, Ray or the cluster manager. Received: TF_CONFIG="
+            "nbreplica.cluster.launch or the cluster manager. Received: TF_CONFIG="
             f"{raw!r}"
         )
     try:
         config = json.loads(raw)
         cluster = config["cluster"]
         task_type, task_index = config["task"]["type"], int(config["task"]["index"])
-        groups = [list(cluster.get(kind, ())) for kind in TASK_TYPES]
-        offset = {"chief": 0, "worker": len(groups[0])}[task_type]
-        addresses = tuple(groups[0] + groups[1])
-        if not 0 <= task_index < len(cluster[task_type]) or set(cluster) - set(TASK_TYPES):
+        sizes = {kind: len(cluster.get(kind, ())) for kind in TASK_TYPES}
+        offset = {"chief": 0, "worker": sizes["chief"]}[task_type]
+        if not 0 <= task_index < sizes[task_type] or set(cluster) - set(TASK_TYPES):
             raise ValueError
     except (ValueError, KeyError, TypeError):
         raise NbreplicaError(
@@ -90,5 +88,5 @@ def read_task(raw: str | None = None) -> Task:
             "\"task\": {\"type\": \"worker\", \"index\": 0}} (a \"chief\" group is "
             f"allowed too, nothing else). Received: TF_CONFIG={raw!r}"
         ) from None
-    return Task(index=offset + task_index, num_workers=len(addresses), addresses=addresses)
+    return Task(index=offset + task_index, num_workers=sum(sizes.values()))
 
