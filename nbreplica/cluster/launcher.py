@@ -32,9 +32,10 @@ def launch(fn: Callable[..., Any], *args: Any, workers: int = 2, backend: str = 
     TensorFlow; ``fn`` is called inside ``strategy.scope()``, so the plain Keras code
     in it (build, compile, fit) trains data-parallel across the workers, each batch
     split between them. ``nbreplica.cluster.context()`` tells ``fn`` where it runs.
-    Only the chief (worker 0) writes models (``Model.save``, ``save_weights``,
-    ``ModelCheckpoint``, ``TemplateCheckpoint``); the chief's output is shown here as
-    it is written. ``fn`` may be defined in a notebook: it is sent with cloudpickle.
+    Only the chief (worker 0) writes models where asked (``Model.save``,
+    ``save_weights``, ``ModelCheckpoint``, ``TemplateCheckpoint``; the other workers
+    save into a temporary folder, deleted at once). The chief's output is shown here
+    as it is written. ``fn`` may be defined in a notebook: it is sent with cloudpickle.
 
     Args:
         fn: the function every worker runs.
