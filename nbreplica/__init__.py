@@ -10,6 +10,8 @@ Public API (everything else is private)::
     GpuPicker                      the live GPU picker widget
     sweep, load_results            speedup sweeps over 1, 2, 4, 8 devices; stored runs
     load_ipython_extension         ``%load_ext nbreplica``: ``%%replicate`` and friends
+    cluster                        training across worker processes and machines
+                                   (``nbreplica.cluster.launch``)
 
 ``import nbreplica`` loads no TensorFlow: each name is imported on first use (PEP 562),
 and TensorFlow starts, quietly, with the first name that needs it.
@@ -56,11 +58,15 @@ _HOMES = {
     "sweep": "nbreplica.bench.runner",
 }
 _NEEDS_TENSORFLOW = ("nbreplica.accelerators", "nbreplica.replicator.", "nbreplica.bench.runner")
+# Public subpackages, imported on first use like the names above.
+_SUBPACKAGES = ("cluster",)
 
-__all__ = sorted(_HOMES)
+__all__ = sorted([*_HOMES, *_SUBPACKAGES])
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'nbreplica' has no attribute {name!r}")

@@ -17,3 +17,17 @@ class ReplicaError(NbreplicaError, RuntimeError):
 
 class SweepError(NbreplicaError, RuntimeError):
     """A speedup sweep could not measure a point."""
+
+
+class WorkerError(NbreplicaError, RuntimeError):
+    """A worker process of a multi-worker launch failed; the message names the worker
+    and shows its last output lines (``worker`` and ``output`` hold them too)."""
+
+    def __init__(self, message: str, worker: int, output: str) -> None:
+        super().__init__(message)
+        self.worker = worker
+        self.output = output
+
+
+class LaunchTimeout(NbreplicaError, TimeoutError):
+    """Worker processes did not all start and join their cluster in time."""

@@ -4,6 +4,8 @@
 machine: ``nbreplica sweep --model mlp --devices 1,2,4,8 --emulate 8 --out report``.
 ``nbreplica devices`` shows the GPUs and their processes (``--json``, ``--watch``); it
 loads no TensorFlow.
+``nbreplica worker JOB`` runs one worker of a multi-worker cluster whose ``TF_CONFIG``
+a cluster manager set (see :mod:`nbreplica.cluster.worker`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING
 from nbreplica import _tensorflow
 from nbreplica._errors import NbreplicaError
 from nbreplica.bench import flags
+from nbreplica.cluster import worker
 
 if TYPE_CHECKING:
     from nbreplica.bench.result import SweepResult
@@ -60,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
                      "default: 256")
     run.add_argument("--scaling", choices=("strong", "weak"), default="strong")
     run.add_argument("--strategy", type=_strategies, default=("split",),
-                     help="split, mirrored, or split,mirrored (default: split)")
+                     help="comma-separated: split, mirrored, multiworker (worker "
+                     "processes of this machine) (default: split)")
     run.add_argument("--repeats", type=int, default=3,
                      help="repeats of every point; an adaptive sweep adds more "
                      "(default: 3)")
@@ -103,6 +107,14 @@ def _parser() -> argparse.ArgumentParser:
     devices.add_argument("--count", type=flags.positive("--count"), metavar="N",
                          help="with --watch: stop after N refreshes")
     devices.set_defaults(run=_run_devices)
+    one_worker = commands.add_parser(
+        "worker",
+        help="run a function as one worker of the cluster that TF_CONFIG describes",
+        description=worker.DESCRIPTION,
+    )
+    worker.add_arguments(one_worker)
+    one_worker.set_defaults(
+        run=lambda args: worker.run_from_command_line(args, "nbreplica worker"))
     return parser
 
 

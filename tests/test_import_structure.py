@@ -22,8 +22,9 @@ LAYERS = [
      "nbreplica._tensorflow"],
     ["nbreplica.devices"],
     ["nbreplica.testing"],
-    ["nbreplica.accelerators", "nbreplica._keras_compat"],
+    ["nbreplica.accelerators", "nbreplica._keras_compat", "nbreplica._tf_compat"],
     ["nbreplica.replicator"],
+    ["nbreplica.cluster"],
     ["nbreplica.bench"],
     ["nbreplica.notebook"],
     ["nbreplica._startup", "nbreplica.cli", "nbreplica.__main__", "nbreplica"],
@@ -101,9 +102,10 @@ def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=300, check=True)
 
 
-def test_devices_picker_magics_and_stored_results_load_no_tensorflow(tmp_path):
+def test_devices_picker_magics_stored_results_and_the_launcher_load_no_tensorflow(tmp_path):
     done = run_python(
         "import sys, nbreplica, nbreplica.devices\n"
+        "nbreplica.cluster.launch, nbreplica.cluster.context, nbreplica.cluster.write_job\n"
         "from IPython.testing.globalipapp import get_ipython\n"
         "nbreplica.snapshot(); nbreplica.nvml_status(); nbreplica.free_gpus()\n"
         "picker = nbreplica.GpuPicker(); picker.close()\n"

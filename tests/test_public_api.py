@@ -5,7 +5,7 @@ import inspect
 import nbreplica
 
 PUBLIC = {
-    "Accelerator", "DeviceConfigurationError", "DeviceStats", "GpuPicker",
+    "Accelerator", "DeviceConfigurationError", "cluster", "DeviceStats", "GpuPicker",
     "NbreplicaError", "ProcessInfo", "ReplicaError", "ReplicatedModel", "Sampler",
     "SweepError", "SweepInterrupted", "SweepResult", "TemplateCheckpoint",
     "driver_version", "emulate_gpus", "free_gpus", "list_devices",
@@ -29,3 +29,17 @@ def test_replicate_keeps_the_pinned_signature():
     parameters = inspect.signature(nbreplica.replicate).parameters
     assert list(parameters) == ["model", "gpus", "cpu_merge", "cpu_relocation"]
     assert [p.default for p in list(parameters.values())[1:]] == [None, True, False]
+
+
+def test_cluster_names():
+    assert set(nbreplica.cluster.__all__) == {
+        "LaunchTimeout", "WorkerContext", "WorkerError", "context", "launch", "write_job"}
+    for name in nbreplica.cluster.__all__:
+        assert inspect.getdoc(getattr(nbreplica.cluster, name)), f"{name} has no docstring"
+
+
+def test_launch_keeps_the_pinned_signature():
+    parameters = inspect.signature(nbreplica.cluster.launch).parameters
+    assert list(parameters) == ["fn", "args", "workers", "backend", "timeout", "kwargs"]
+    assert [parameters[name].default for name in ("workers", "backend", "timeout")] == [
+        2, "local", 600]

@@ -14,9 +14,12 @@ class SweepData:
     ``x``/``y`` are what ``Model.fit`` accepts as arrays (a NumPy array, or a list or
     dict of them), or ``x`` is a ``tf.data.Dataset`` of *batches* (as ``fit`` expects)
     and ``y`` is ``None``; its batches are re-cut to each point's global batch size.
+    Data given as arrays can be pickled, and so sent to worker processes.
     """
 
     def __init__(self, x: Any, y: Any = None) -> None:
+        #: ``(x, y)`` as given, or ``None`` for a dataset.
+        self.arrays = None if isinstance(x, tf.data.Dataset) else (x, y)
         if isinstance(x, tf.data.Dataset):
             if y is not None:
                 raise ValueError(
@@ -29,6 +32,12 @@ class SweepData:
             arrays = x if y is None else (x, y)
             self._size = _sample_count(arrays)
             self._examples = tf.data.Dataset.from_tensor_slices(arrays)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self.arrays is None:
+            raise TypeError("A tf.data.Dataset cannot be sent to worker processes; "
+                            "give a sweep arrays instead. Received: a tf.data.Dataset")
+        return (SweepData, self.arrays)
 
     def check_covers(self, global_batch_size: int) -> None:
         """Raise if the data holds fewer examples than one batch of this size."""

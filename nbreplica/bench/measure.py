@@ -17,7 +17,7 @@ from nbreplica._errors import SweepError
 from nbreplica.accelerators import Accelerator
 from nbreplica.bench.data import SweepData
 from nbreplica.bench.stats import spread
-from nbreplica.bench.strategies import BASELINE
+from nbreplica.bench.strategies import BASELINE, MULTIWORKER, WORKERS_LABEL
 from nbreplica.devices import Sampler
 from nbreplica.replicator.api import replicate
 
@@ -34,9 +34,13 @@ class Point:
     global_batch_size: int
 
     def describe(self) -> str:
-        """Short human-readable label, e.g. ``"split on 4 devices, repeat 2"``."""
+        """Short human-readable label, e.g. ``"split on 4 devices, repeat 2"`` or
+        ``"multiworker on 2 workers on one machine, repeat 1"``."""
         count = len(self.devices)
-        noun = "device" if count == 1 else "devices"
+        if self.strategy == MULTIWORKER:
+            noun = WORKERS_LABEL.replace("workers", "worker") if count == 1 else WORKERS_LABEL
+        else:
+            noun = "device" if count == 1 else "devices"
         return f"{self.strategy} on {count} {noun}, repeat {self.repeat}"
 
 
@@ -179,10 +183,13 @@ def _placed_model(
         )
         replicated.compile_from_config(template.get_compile_config())
         yield replicated, template
-    else:
+    elif point.strategy == "mirrored":
         strategy = mirrored_strategy(point.devices, settings.cross_device_ops)
         with strategy.scope():
             template = _build(model_fn, point)
+        yield template, template
+    else:  # multiworker: a worker process, inside its strategy's scope already
+        template = _build(model_fn, point)
         yield template, template
 
 

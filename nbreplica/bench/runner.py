@@ -16,13 +16,14 @@ from nbreplica.accelerators import Accelerator, pick_devices
 from nbreplica.bench.data import SweepData
 from nbreplica.bench.flags import DEFAULT_BUDGET_S, DEFAULT_TARGET_CI
 from nbreplica.bench.measure import ModelFn, Point, PointSettings, measure_point
+from nbreplica.bench.multiworker import measure_across_workers, worker_slots
 from nbreplica.bench.progress import Progress, Status, TimeLeft, make_progress
 from nbreplica.bench.recorder import Recorder
 from nbreplica.bench.reliability import calibrated_steps
 from nbreplica.bench.result import SweepInterrupted, SweepResult
 from nbreplica.bench.schedule import Kind, Precision, Schedule
 from nbreplica.bench.store import ResultsStore
-from nbreplica.bench.strategies import BASELINE, STRATEGIES
+from nbreplica.bench.strategies import BASELINE, MULTIWORKER, STRATEGIES
 from nbreplica.selection import selected_devices
 
 SCALINGS = ("strong", "weak")
@@ -58,9 +59,10 @@ def sweep(
     ``warmup_steps + steps`` steps, interleaved so that slow drift of the machine
     hits every point alike; ``"mirrored"`` points follow, repeat by repeat, once
     every other point is measured (a trained ``MirroredStrategy`` leaves threads
-    behind that slow later ``replicate`` steps). Every point's speedup is taken
-    against its repeat's baseline. Every point builds a fresh model with
-    ``model_fn`` and is appended to the results file as soon as it is measured.
+    behind that slow later ``replicate`` steps), then ``"multiworker"`` points.
+    Every point's speedup is taken against its repeat's baseline. Every point builds
+    a fresh model with ``model_fn`` and is appended to the results file as soon as it
+    is measured.
 
     The sweep is adaptive by default: after ``repeats`` repeats of every point it
     keeps adding repeats, each with its own baseline, to the points whose speedup
@@ -70,10 +72,12 @@ def sweep(
 
     Args:
         model_fn: builds and compiles a fresh ``keras.Model`` (called once per point,
-            inside the ``MirroredStrategy`` scope for ``"mirrored"``).
+            inside the ``MirroredStrategy`` scope for ``"mirrored"``, in every worker
+            for ``"multiworker"``, which therefore needs a picklable ``model_fn``).
         x, y: training data as ``Model.fit`` takes arrays (``x`` a NumPy array, or a
             list or dict of them), or ``x`` a ``tf.data.Dataset`` of batches and
             ``y=None``; it is re-batched for every point and repeated as needed.
+            ``"multiworker"`` needs arrays (they are sent to its workers).
         devices: device counts to measure. 1 is always measured (it is the baseline)
             and is added when missing. Counts take the first devices of the picker's
             selection (``nbreplica.use_devices``) if one is set, else of all devices.
@@ -82,7 +86,11 @@ def sweep(
             grows with the device count).
         scaling: ``"strong"`` or ``"weak"``.
         strategy: ``"split"`` (:func:`nbreplica.replicate`), ``"mirrored"``
-            (``tf.distribute.MirroredStrategy`` over the same devices), or both.
+            (``tf.distribute.MirroredStrategy`` over the same devices),
+            ``"multiworker"`` (as many worker processes of this machine as the device
+            count, 1 included, fresh ones for every point, trained under
+            ``MultiWorkerMirroredStrategy``: see :func:`nbreplica.cluster.launch`;
+            their results are labelled "workers on one machine"), or several.
         repeats: how many times every point is measured (>= 2 for intervals; fewer
             than 3 mark the figures unreliable); an adaptive sweep adds repeats to
             this first round.
@@ -143,8 +151,10 @@ def sweep(
             f"Received: model_fn={model_fn!r}"
         )
     available = _available_devices()
-    counts = _device_counts(devices, len(available))
     strategies = _strategies(strategy)
+    # Worker processes need no devices of this process.
+    in_process = set(strategies) - {MULTIWORKER}
+    counts = _device_counts(devices, len(available) if in_process else None)
     _check_settings(scaling=scaling, batch_size=batch_size, repeats=repeats,
                     warmup_steps=warmup_steps, efficiency_threshold=efficiency_threshold,
                     confidence=confidence, sample_interval=sample_interval,
@@ -155,9 +165,16 @@ def sweep(
         return batch_size if scaling == "strong" else batch_size * count
 
     def make_point(strategy: str, count: int, repeat: int) -> Point:
-        return Point(strategy, tuple(available[:count]), repeat, global_batch(count))
+        devices = worker_slots(count) if strategy == MULTIWORKER else tuple(available[:count])
+        return Point(strategy, devices, repeat, global_batch(count))
 
     data = SweepData(x, y)
+    if MULTIWORKER in strategies and data.arrays is None:
+        raise ValueError(
+            "strategy 'multiworker' trains in worker processes, which need the data as "
+            "arrays: a tf.data.Dataset cannot be sent to them. Received: x of type "
+            f"{type(x).__name__}"
+        )
     data.check_covers(global_batch(max(counts)))
     settings = PointSettings(
         steps=steps or CALIBRATION_STEPS,
@@ -180,7 +197,8 @@ def sweep(
         for point in schedule:
             reporter.update(schedule.status(point))
             started = time.monotonic()
-            measurement = measure_point(point, model_fn, data, settings)
+            measure = measure_across_workers if point.strategy == MULTIWORKER else measure_point
+            measurement = measure(point, model_fn, data, settings)
             recorder.record(point, measurement, steps=settings.steps,
                             warmup_steps=warmup_steps)
             schedule.time_left.add(point, time.monotonic() - started)
@@ -221,7 +239,7 @@ def _available_devices() -> list[Accelerator]:
     return pick_devices(selection, f"nbreplica.selected_devices()={selection!r}")
 
 
-def _device_counts(devices: Iterable[int], available: int) -> list[int]:
+def _device_counts(devices: Iterable[int], available: int | None) -> list[int]:
     try:
         requested = list(devices)
     except TypeError:
@@ -241,7 +259,7 @@ def _device_counts(devices: Iterable[int], available: int) -> list[int]:
         raise ValueError(
             f"devices must not repeat a device count. Received: devices={tuple(requested)!r}"
         )
-    if max(requested) > available:
+    if available is not None and max(requested) > available:
         raise ValueError(
             f"devices asks for {max(requested)} devices, but only {available} are "
             f"available (all devices, or the selection made with use_devices). "
@@ -302,13 +320,14 @@ def _precision(repeats: int, target_ci: float | None, budget: float | None) -> P
 
 
 def _phases(counts: list[int], strategies: tuple[str, ...]) -> list[list[Kind]]:
-    """The kinds of point each phase measures: ``"split"`` first, ``"mirrored"`` last.
+    """The kinds of point each phase measures: ``"split"`` first, then ``"mirrored"``,
+    then ``"multiworker"``, whose points measure one worker too.
 
     Once a ``MirroredStrategy`` has trained, its distributed input's per-device threads
     stay in the process and slow every later multi-device step of ``replicate``
     (about 10% at 4 and 8 emulated devices), but not the one-device baseline.
     """
-    phases = [[(strategy, count) for count in counts[1:]]
-              for strategy in STRATEGIES if strategy in strategies]
-    return phases or [[]]
+    return [[(strategy, count) for count in (counts if strategy == MULTIWORKER
+                                             else counts[1:])]
+            for strategy in STRATEGIES if strategy in strategies]
 

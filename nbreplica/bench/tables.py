@@ -16,6 +16,7 @@ import pandas as pd
 
 from nbreplica.bench.progress import describe_width
 from nbreplica.bench.stats import repeats_for
+from nbreplica.bench.strategies import MULTIWORKER, WORKERS_LABEL
 
 NO_POINTS = "No point was measured."
 STABLE = "stable"
@@ -124,7 +125,9 @@ def recommendations(scaling: pd.DataFrame) -> list[str]:
 
 
 def _notes(summary: pd.DataFrame, scaling: pd.DataFrame, confidence: float) -> list[str]:
-    notes = [interval_note(summary, confidence), missed_target_note(summary)]
+    workers = (f"{MULTIWORKER}: devices are worker processes, {WORKERS_LABEL} (they "
+               "share its cores)") if (summary["strategy"] == MULTIWORKER).any() else None
+    notes = [interval_note(summary, confidence), missed_target_note(summary), workers]
     return [*(note for note in notes if note), *recommendations(scaling)]
 
 

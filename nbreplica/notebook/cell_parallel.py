@@ -43,7 +43,8 @@ class CellRun:
 
     result: ExecutionResult
     strategy: str
-    """``"split"``, ``"mirrored"``, or ``"single"`` (one device, run plainly)."""
+    """``"split"``, ``"mirrored"``, ``"single"`` (one device, run plainly) or
+    ``"multiworker"`` (worker processes, in a sweep)."""
     devices: tuple[Accelerator, ...]
     started: float
     """``time.monotonic()`` when the body started."""

@@ -20,7 +20,8 @@ from IPython.display import display
 from nbreplica import _tensorflow
 from nbreplica.bench import flags
 from nbreplica.bench.flags import DEFAULT_BUDGET_S, DEFAULT_TARGET_CI
-from nbreplica.bench.strategies import STRATEGIES
+from nbreplica.bench.strategies import IN_PROCESS, MULTIWORKER
+from nbreplica.cluster.launcher import BACKENDS
 from nbreplica.notebook.picker import GpuPicker
 from nbreplica.selection import selected_devices
 
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from nbreplica.notebook.cell_parallel import CellRun
 
 DEFAULT_REPEATS = 3
+#: ``--workers`` without a number: with ``--sweep``, whose counts are worker counts.
+SWEPT_WORKERS = 0
 
 
 def _whole_numbers(text: str, flag: str, minimum: int) -> list[int]:
@@ -74,7 +77,7 @@ class ReplicateMagics(Magics):
     @argument("-n", type=flags.positive("-n"), metavar="N",
               help="use N devices: the first N of the picker's selection, else of "
                    "every device")
-    @argument("--strategy", choices=STRATEGIES, default="split",
+    @argument("--strategy", choices=IN_PROCESS, default="split",
               help="split: replicate the cell's models (default); mirrored: run the "
                    "cell under tf.distribute.MirroredStrategy")
     @argument("--sweep", type=_device_counts, metavar="COUNTS",
@@ -95,6 +98,15 @@ class ReplicateMagics(Magics):
     @argument("--monitor", action="store_true",
               help="sample the devices (NVML) while the cell runs: peak memory and "
                    "mean utilization per device")
+    @argument("--workers", type=flags.positive("--workers"), metavar="N", nargs="?",
+              const=SWEPT_WORKERS,
+              help="run the (self-contained) cell in N fresh worker processes under "
+                   "MultiWorkerMirroredStrategy; the chief's models, histories and "
+                   "picklable values come back. With --sweep, give no N: the counts "
+                   "of --sweep are worker counts")
+    @argument("--backend", choices=BACKENDS, default="local",
+              help="with --workers: where the workers run (default: local, processes "
+                   "of this machine)")
     @argument("--quiet", action="store_true",
               help="show no summary (with --sweep: no progress bar and no report; "
                    "%%nbreplica_report shows it later)")
@@ -151,6 +163,24 @@ class ReplicateMagics(Magics):
           collective all-reduce both would otherwise use aborts the process once
           strategies over different device counts exist.
 
+        Rules of ``--workers N`` (``nbreplica.cluster.launch``):
+
+        - The cell runs in N fresh worker processes, inside the scope of a
+          ``tf.distribute.MultiWorkerMirroredStrategy``, so its models train
+          data-parallel across the workers. The workers do not see the notebook's
+          namespace: the cell must be self-contained (imports, data, model).
+        - The chief's (worker 0's) output is shown as it is written. Afterwards the
+          values the cell defined in the chief come back into the namespace:
+          trained Keras models, ``History`` objects and everything else that can be
+          pickled; the summary names each value that did not come back, and why.
+        - Only the chief writes models (``model.save``, ``ModelCheckpoint``). A
+          failing worker fails the cell with its last output lines; Ctrl-C
+          ("Interrupt kernel") stops every worker. ``--gpus``, ``-n``,
+          ``--strategy`` and ``--monitor`` do not combine with it.
+        - ``--sweep 1,2 --workers`` (no N) sweeps over worker counts: per repeat,
+          the cell runs once in this process on the first device (the baseline),
+          then in 1, 2, ... fresh workers; each point's throughput is the chief's.
+
         With one device (``-n 1``, ``--gpus 3``, the 1-device sweep point), the
         cell runs unchanged under ``tf.device`` of that device, whatever the
         strategy.
@@ -181,6 +211,11 @@ class ReplicateMagics(Magics):
                 "body of another %%replicate cell"
             )
         _tensorflow.load()
+        if args.workers is not None:
+            _check_worker_options(args)
+            if args.sweep is None:
+                self._run_workers(args, cell)
+                return
         from nbreplica.notebook.cell_parallel import OuterCell
 
         devices = _chosen_devices(args)
@@ -205,13 +240,22 @@ class ReplicateMagics(Magics):
             display(CellSummary(run))
         return run.error
 
+    def _run_workers(self, args: Namespace, cell: str) -> None:
+        from nbreplica.notebook.summary import WorkersSummary
+        from nbreplica.notebook.worker_cell import run_in_workers
+
+        run = run_in_workers(self.shell, cell, args.workers, args.backend)
+        if not args.quiet:
+            display(WorkersSummary(run))
+
     def _sweep(self, args: Namespace, cell: str, devices: list[Accelerator]) -> BaseException | None:
         from nbreplica.bench.progress import make_progress
         from nbreplica.bench.schedule import Precision
         from nbreplica.notebook.sweep_cell import sweep_cell
 
         counts = sorted({1, *args.sweep})
-        if counts[-1] > len(devices):
+        strategy = MULTIWORKER if args.workers is not None else args.strategy
+        if strategy != MULTIWORKER and counts[-1] > len(devices):
             raise UsageError(
                 f"--sweep asks for {counts[-1]} devices, but the cell may use "
                 f"{len(devices)} (GPUs {', '.join(str(d.index) for d in devices)}). "
@@ -220,9 +264,10 @@ class ReplicateMagics(Magics):
         target = DEFAULT_TARGET_CI if args.target_ci is None else args.target_ci or None
         precision = Precision(args.repeats or DEFAULT_REPEATS, target,
                               (args.budget or DEFAULT_BUDGET_S) if target else None)
-        outcome = sweep_cell(self.shell, cell, devices, counts, args.strategy, precision,
+        outcome = sweep_cell(self.shell, cell, devices, counts, strategy, precision,
                              name=args.name, monitor=args.monitor,
-                             progress=make_progress(False if args.quiet else None))
+                             progress=make_progress(False if args.quiet else None),
+                             backend=args.backend)
         if outcome.result is not None:
             self.last_sweep = outcome.result
             if not args.quiet:
@@ -295,6 +340,29 @@ def _chosen_devices(args: Namespace) -> list[Accelerator]:
             f"Received: -n {args.n}"
         )
     return pool[: args.n] if args.n is not None else pool
+
+
+def _check_worker_options(args: Namespace) -> None:
+    """``--workers N`` alone, or ``--workers`` (no N) with ``--sweep``; no device or
+    strategy options, which the workers do not use."""
+    swept = args.sweep is not None
+    if swept != (args.workers == SWEPT_WORKERS):
+        raise UsageError(
+            "--workers takes N alone (--workers 2), or no N with --sweep, whose counts are "
+            "then worker counts (--sweep 1,2 --workers). Received: "
+            + " ".join(["--workers", *([str(args.workers)] if args.workers else []),
+                        "with" if swept else "without", "--sweep"])
+        )
+    for flag, given in (("--gpus", args.gpus is not None), ("-n", args.n is not None),
+                        ("--strategy", args.strategy != "split"), ("--monitor", args.monitor),
+                        ("--repeats", args.repeats is not None and not swept),
+                        ("--name", args.name is not None and not swept)):
+        if given:
+            raise UsageError(
+                f"{flag} does not combine with --workers: the workers train under "
+                f"MultiWorkerMirroredStrategy on their own devices. Received: {flag} "
+                f"with --workers"
+            )
 
 
 def _refuse_sweep_options(args: Namespace) -> None:

@@ -57,6 +57,20 @@ class OneDevice:
         return model
 
 
+class AsIs:
+    """No placement: each model runs where it is (a worker process of
+    ``%%replicate --workers``, already inside its strategy's scope)."""
+
+    name = "multiworker"
+    devices: tuple[Accelerator, ...] = ()
+
+    def scope(self) -> ContextManager[Any]:
+        return contextlib.nullcontext()
+
+    def route(self, model: keras.Model, method: str) -> keras.Model:
+        return model
+
+
 @dataclass
 class _Replica:
     """A template's replicated model, and the compile settings it last copied."""

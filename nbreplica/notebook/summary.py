@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 from nbreplica.accelerators import Accelerator
 from nbreplica.notebook.cell_parallel import CellRun
+from nbreplica.notebook.training import TrainingStats
+from nbreplica.notebook.worker_cell import WorkersRun
 
 _GIB = 1024**3
 _NOT_AVAILABLE = "n/a"
@@ -28,17 +30,8 @@ class CellSummary:
                "single": "on"}[run.strategy]
         lines = [f"%%replicate: {how} {describe_devices(run.devices)} · "
                  f"wall time {run.wall_s:.2f} s"]
-        stats = run.training
-        if stats is not None:
-            rate = (f"{stats.samples_per_s:,.0f} samples/s" if stats.samples_per_s
-                    else f"{stats.steps_per_s:,.1f} steps/s (batch size unknown)")
-            batch = f", batch {stats.batch_size}" if stats.batch_size else ""
-            fits = f" in {stats.fits} fit calls" if stats.fits > 1 else ""
-            lines.append(
-                f"training {stats.model_name!r}: {rate} after the first step "
-                f"({stats.steps} steps{batch}{fits}; first step {stats.first_step_s:.2f} s, "
-                f"then {stats.step_time_p50_s * 1e3:.1f} ms median)"
-            )
+        if run.training is not None:
+            lines.append(training_line(run.training))
         return lines
 
     def device_rows(self) -> list[tuple[str, str, str]]:
@@ -78,6 +71,40 @@ class CellSummary:
             )
         parts.append("</div>")
         return "".join(parts)
+
+
+class WorkersSummary(CellSummary):
+    """What a ``%%replicate --workers`` run used and measured: the workers, wall time,
+    the chief's training throughput, and which values came back to the notebook."""
+
+    def __init__(self, run: WorkersRun) -> None:  # noqa: super().__init__ takes a CellRun
+        self.run = run  # type: ignore[assignment]
+
+    def lines(self) -> list[str]:
+        run: WorkersRun = self.run  # type: ignore[assignment]
+        where = "workers on one machine" if run.backend == "local" else "workers"
+        lines = [f"%%replicate: {run.workers} {where} ({run.backend} backend) · "
+                 f"wall time {run.wall_s:.2f} s"]
+        if run.training is not None:
+            lines.append(training_line(run.training) + " on the chief")
+        if run.brought_back:
+            lines.append(f"from the chief: {', '.join(run.brought_back)}")
+        lines += [f"not brought back: {name}: {why}" for name, why in run.left_out.items()]
+        return lines
+
+    def device_rows(self) -> list[tuple[str, str, str]]:
+        return []
+
+
+def training_line(stats: TrainingStats) -> str:
+    """One line on a cell's training: throughput, steps, batch, step times."""
+    rate = (f"{stats.samples_per_s:,.0f} samples/s" if stats.samples_per_s
+            else f"{stats.steps_per_s:,.1f} steps/s (batch size unknown)")
+    batch = f", batch {stats.batch_size}" if stats.batch_size else ""
+    fits = f" in {stats.fits} fit calls" if stats.fits > 1 else ""
+    return (f"training {stats.model_name!r}: {rate} after the first step "
+            f"({stats.steps} steps{batch}{fits}; first step {stats.first_step_s:.2f} s, "
+            f"then {stats.step_time_p50_s * 1e3:.1f} ms median)")
 
 
 def describe_devices(devices: Sequence[Accelerator]) -> str:

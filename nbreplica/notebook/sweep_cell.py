@@ -18,13 +18,16 @@ from IPython.utils.capture import capture_output
 
 from nbreplica.accelerators import Accelerator
 from nbreplica.bench.measure import Measurement, Point
+from nbreplica.bench.multiworker import worker_slots
 from nbreplica.bench.progress import Progress, TimeLeft
 from nbreplica.bench.recorder import Recorder
 from nbreplica.bench.result import SweepResult
 from nbreplica.bench.schedule import Precision, Schedule
 from nbreplica.bench.store import ResultsStore
+from nbreplica.bench.strategies import MULTIWORKER
 from nbreplica.notebook.cell_parallel import CellRun, run_parallel
 from nbreplica.notebook.training import TrainingStats
+from nbreplica.notebook.worker_cell import sweep_point_in_workers
 
 #: How a cell sweep scales: the cell trains with its own batch size on every count.
 SCALING = "strong"
@@ -45,11 +48,14 @@ class SweepOutcome:
 
 def sweep_cell(shell: InteractiveShell, body: str, devices: Sequence[Accelerator],
                counts: Sequence[int], strategy: str, precision: Precision, *,
-               name: str | None, monitor: bool, progress: Progress) -> SweepOutcome:
+               name: str | None, monitor: bool, progress: Progress,
+               backend: str = "local") -> SweepOutcome:
     """Run ``body`` once per point of the sweep over ``counts`` devices (1, the
     baseline, first in every repeat; see :mod:`nbreplica.bench.schedule`), store each
     measured point, and stop at the first error or interrupt (the points measured so
     far stay stored). The global batch size of each point is the one its run shows.
+    ``"multiworker"`` runs the baseline on the first device, then the cell in each
+    worker count, 1 included, of fresh worker processes of ``backend``.
 
     Every run's output is captured: a failing run's is shown, and the last run's
     once the sweep has decided it is the last (an adaptive sweep decides as it
@@ -61,10 +67,11 @@ def sweep_cell(shell: InteractiveShell, body: str, devices: Sequence[Accelerator
     recorder = Recorder(ResultsStore(), name, SCALING, precision.target_ci)
 
     def make_point(kind: str, count: int, repeat: int) -> Point:
-        return Point(kind, tuple(devices[:count]), repeat, 0)
+        slots = worker_slots(count) if kind == MULTIWORKER else tuple(devices[:count])
+        return Point(kind, slots, repeat, 0)
 
-    schedule = Schedule([[(strategy, count) for count in sorted(counts) if count > 1]],
-                        precision, make_point=make_point,
+    swept = [count for count in sorted(counts) if count > 1 or strategy == MULTIWORKER]
+    schedule = Schedule([[(strategy, count) for count in swept]], precision, make_point=make_point,
                         widths=lambda: recorder.widths(CONFIDENCE), time_left=TimeLeft())
     origin = time.monotonic()
     error: BaseException | None = None
@@ -76,8 +83,10 @@ def sweep_cell(shell: InteractiveShell, body: str, devices: Sequence[Accelerator
         while point is not None:
             progress.update(schedule.status(point))
             with capture_output() as captured:
-                run = run_parallel(shell, body, point.devices, point.strategy,
-                                   monitor=monitor)
+                run = (sweep_point_in_workers(shell, body, point.devices, backend)
+                       if point.strategy == MULTIWORKER else
+                       run_parallel(shell, body, point.devices, point.strategy,
+                                    monitor=monitor))
             schedule.time_left.add(point, run.wall_s)
             if run.error is not None:
                 captured.show()

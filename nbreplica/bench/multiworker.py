@@ -1,0 +1,27 @@
+"""Sweep points on worker processes of this machine, one replica each, trained under
+``MultiWorkerMirroredStrategy`` (:mod:`nbreplica.cluster`)."""
+
+from __future__ import annotations
+
+from nbreplica.accelerators import Accelerator
+from nbreplica.bench.data import SweepData
+from nbreplica.bench.measure import Measurement, ModelFn, Point, PointSettings, measure_point
+from nbreplica.bench.strategies import WORKERS_LABEL
+from nbreplica.cluster import launch
+
+
+def worker_slots(count: int) -> tuple[Accelerator, ...]:
+    """The "devices" of a point of ``count`` local workers: one per worker process."""
+    return tuple(
+        Accelerator(index=index, name=f"worker {index} ({WORKERS_LABEL})",
+                    device=f"/job:worker/task:{index}", emulated=False)
+        for index in range(count)
+    )
+
+
+def measure_across_workers(point: Point, model_fn: ModelFn, data: SweepData,
+                           settings: PointSettings) -> Measurement:
+    """Measure ``point`` in fresh worker processes, one per device slot; the chief's
+    measurement is the point's (every worker runs the same steps in lockstep)."""
+    return launch(measure_point, point, model_fn, data, settings,
+                  workers=len(point.devices))[0]

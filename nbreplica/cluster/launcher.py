@@ -1,0 +1,121 @@
+"""``launch``: run a function in fresh worker processes that train as one cluster."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from nbreplica._emulation import EMULATE_ENV_VAR
+from nbreplica._errors import WorkerError
+from nbreplica.cluster import tf_config
+from nbreplica.cluster.job import read_value, write_job
+from nbreplica.cluster.processes import WorkerGroup
+
+BACKENDS = ("local",)
+#: How many times a launch picks new ports when a worker found its port taken.
+PORT_ATTEMPTS = 3
+#: What TensorFlow writes when a worker's port was taken between pick and bind.
+_PORT_TAKEN = ("address already in use", "could not start grpc server",
+               "failed to add port")
+
+
+def launch(fn: Callable[..., Any], *args: Any, workers: int = 2, backend: str = "local",
+           timeout: float | None = 600, **kwargs: Any) -> list[Any]:
+    """Run ``fn(*args, **kwargs)`` in ``workers`` fresh processes that train together.
+
+    Each worker gets its ``TF_CONFIG`` and creates a
+    ``tf.distribute.MultiWorkerMirroredStrategy`` before anything else touches
+    TensorFlow; ``fn`` is called inside ``strategy.scope()``, so the plain Keras code
+    in it (build, compile, fit) trains data-parallel across the workers, each batch
+    split between them. ``nbreplica.cluster.context()`` tells ``fn`` where it runs.
+    Only the chief (worker 0) writes models where asked (``Model.save``,
+    ``save_weights``, ``ModelCheckpoint``, ``TemplateCheckpoint``; the other workers
+    save into a temporary folder, deleted at once). The chief's output is shown here
+    as it is written. ``fn`` may be defined in a notebook: it is sent with cloudpickle.
+
+    Args:
+        fn: the function every worker runs.
+        *args, **kwargs: its arguments (picklable values).
+        workers: how many worker processes (each is one replica on a CPU-only machine).
+        backend: ``"local"``: processes on this machine, talking over 127.0.0.1 on
+            free ports.
+        timeout: seconds every worker has to start and join the cluster (``None``:
+            no limit); training itself is not limited.
+
+    Returns:
+        What ``fn`` returned in each worker, in worker-index order (a Keras model
+        comes back trained, as an ordinary model).
+
+    Raises:
+        WorkerError: a worker failed; the message names it and shows its last output.
+        LaunchTimeout: some worker did not start or join the cluster in time.
+        KeyboardInterrupt: after the workers were stopped.
+
+    Whatever ends a launch, every worker process has ended when it returns or raises.
+    """
+    _check(fn, workers, backend, timeout)
+    with tempfile.TemporaryDirectory(prefix="nbreplica-launch-") as name:
+        folder = Path(name)
+        job = write_job(folder / "job.pkl", fn, *args, **kwargs)
+        for _ in range(PORT_ATTEMPTS - 1):
+            try:
+                return _run_local(job, workers, timeout, folder)
+            except WorkerError as error:
+                if not _port_taken(error):
+                    raise
+        return _run_local(job, workers, timeout, folder)
+
+
+def _check(fn: Callable[..., Any], workers: int, backend: str, timeout: float | None) -> None:
+    if not callable(fn):
+        raise TypeError(f"fn must be a function to run in every worker. Received: fn={fn!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a whole number >= 1. Received: workers={workers!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}. Received: backend={backend!r}")
+    if timeout is not None and (isinstance(timeout, bool)
+                                or not isinstance(timeout, (int, float)) or timeout <= 0):
+        raise ValueError(
+            f"timeout must be a number of seconds > 0, or None. Received: timeout={timeout!r}"
+        )
+
+
+def _run_local(job: Path, workers: int, timeout: float | None, folder: Path) -> list[Any]:
+    results = [folder / f"result-{index}.pkl" for index in range(workers)]
+    ready = [folder / f"ready-{index}" for index in range(workers)]
+    for path in (*results, *ready):
+        path.unlink(missing_ok=True)
+    command = worker_command(job, folder / "result-{index}.pkl", folder / "ready-{index}")
+    environments = [worker_environment(config) for config in tf_config.local_configs(workers)]
+    with WorkerGroup([command] * workers, environments, folder) as group:
+        group.wait(ready, timeout, echo=sys.stdout)
+    return [read_value(path) for path in results]
+
+
+def worker_command(job: Path, result: Path, ready: Path) -> list[str]:
+    """The command that runs one worker of ``job`` with this Python."""
+    return [sys.executable, "-m", "nbreplica.cluster", str(job), "--result", str(result),
+            "--ready", str(ready)]
+
+
+def worker_environment(config: str) -> dict[str, str]:
+    """A worker's environment: this process's, with ``TF_CONFIG`` set, this process's
+    import path (so that workers import the same nbreplica and the caller's modules),
+    unbuffered output, TensorFlow's C++ log limited to errors (unless
+    ``TF_CPP_MIN_LOG_LEVEL`` says otherwise), and no emulated GPUs (each worker is one
+    replica on a CPU)."""
+    environment = {key: value for key, value in os.environ.items() if key != EMULATE_ENV_VAR}
+    path = [entry or os.getcwd() for entry in sys.path]
+    environment.update(TF_CONFIG=config, PYTHONPATH=os.pathsep.join(path),
+                       PYTHONUNBUFFERED="1")
+    environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return environment
+
+
+def _port_taken(error: WorkerError) -> bool:
+    output = error.output.lower()
+    return any(marker in output for marker in _PORT_TAKEN)

@@ -1,0 +1,92 @@
+"""``TF_CONFIG``: the cluster description TensorFlow's multi-worker strategy reads.
+
+The launcher writes one per worker; a worker reads its own, whoever set it (the
+launcher, Ray, or a cluster manager such as Slurm or Kubernetes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass
+
+from nbreplica._errors import NbreplicaError
+
+ENV_VAR = "TF_CONFIG"
+#: Task types a ``MultiWorkerMirroredStrategy`` cluster may hold, chief first.
+TASK_TYPES = ("chief", "worker")
+
+
+@dataclass(frozen=True)
+class Task:
+    """This process's task, read from ``TF_CONFIG``."""
+
+    index: int
+    """Position among all tasks: the chief (if any) first, then the workers."""
+    num_workers: int
+    """How many tasks the cluster holds, the chief included."""
+
+    @property
+    def is_chief(self) -> bool:
+        """Task 0 is the chief: the ``chief`` task if there is one, else worker 0."""
+        return self.index == 0
+
+
+def local_configs(count: int) -> list[str]:
+    """``TF_CONFIG`` values for ``count`` workers on this machine's loopback address,
+    each on a port that was free when it was picked."""
+    addresses = [f"127.0.0.1:{port}" for port in free_ports(count)]
+    return [
+        json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": i}})
+        for i in range(count)
+    ]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports on 127.0.0.1 that nothing listens on now.
+
+    Another process may take one before a worker binds it; the launcher retries then.
+    """
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def read_task(raw: str | None = None) -> Task:
+    """This process's task from ``raw`` (default: the ``TF_CONFIG`` variable).
+
+    Raises:
+        NbreplicaError: ``TF_CONFIG`` is missing or does not describe a worker of a
+            ``chief``/``worker`` cluster.
+    """
+    raw = os.environ.get(ENV_VAR) if raw is None else raw
+    if not raw:
+        raise NbreplicaError(
+            "TF_CONFIG is not set: a worker needs the cluster's description in it, set by "
+            "nbreplica.cluster.launch or the cluster manager. Received: TF_CONFIG="
+            f"{raw!r}"
+        )
+    try:
+        config = json.loads(raw)
+        cluster = config["cluster"]
+        task_type, task_index = config["task"]["type"], int(config["task"]["index"])
+        sizes = {kind: len(cluster.get(kind, ())) for kind in TASK_TYPES}
+        offset = {"chief": 0, "worker": sizes["chief"]}[task_type]
+        if not 0 <= task_index < sizes[task_type] or set(cluster) - set(TASK_TYPES):
+            raise ValueError
+    except (ValueError, KeyError, TypeError):
+        raise NbreplicaError(
+            "TF_CONFIG must be JSON like {\"cluster\": {\"worker\": [\"host:port\", ...]}, "
+            "\"task\": {\"type\": \"worker\", \"index\": 0}} (a \"chief\" group is "
+            f"allowed too, nothing else). Received: TF_CONFIG={raw!r}"
+        ) from None
+    return Task(index=offset + task_index, num_workers=sum(sizes.values()))
+

@@ -1,0 +1,41 @@
+"""Worker processes of ``nbreplica.cluster`` in tests: every one started is recorded,
+and must be gone, with its whole process group, when the test ends."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from nbreplica.cluster import launcher, processes
+
+
+def group_alive(pid: int) -> bool:
+    """Whether any process of the group ``pid`` leads is still running."""
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def pids_written(folder: Path) -> list[int]:
+    """The process ids workers wrote to ``folder`` (``cluster_jobs.write_pid``)."""
+    return [int(path.read_text()) for path in sorted(folder.glob("pid-*"))]
+
+
+@pytest.fixture
+def spawned(monkeypatch):
+    """The process ids of every worker launched during the test; checked afterwards."""
+    started: list[int] = []
+
+    class RecordedGroup(processes.WorkerGroup):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            started.extend(self.pids)
+
+    monkeypatch.setattr(launcher, "WorkerGroup", RecordedGroup)
+    yield started
+    assert started, "the test started no worker"
+    assert [pid for pid in started if group_alive(pid)] == []
