@@ -1,4 +1,5 @@
-"""Print pip constraints that pin every runtime dependency to its declared minimum.
+"""Print pip constraints that pin every runtime dependency, and those of the `ray`
+extra, to its declared minimum.
 
 `pyproject.toml`'s `>=` bounds are a promise; CI installs exactly these versions in a
 second virtual environment and runs the TensorFlow-dependent tests there.
@@ -10,7 +11,8 @@ import tomllib
 from pathlib import Path
 
 pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
-for requirement in pyproject["project"]["dependencies"]:
+project = pyproject["project"]
+for requirement in project["dependencies"] + project["optional-dependencies"]["ray"]:
     match = re.fullmatch(r"([A-Za-z0-9_.\-]+)\s*>=\s*([0-9][0-9A-Za-z.]*)", requirement)
     if match is None:
         sys.exit(f"Every dependency needs a plain '>=' minimum. Received: {requirement!r}")

@@ -102,10 +102,12 @@ def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=300, check=True)
 
 
-def test_devices_picker_magics_stored_results_and_the_launcher_load_no_tensorflow(tmp_path):
+def test_devices_picker_magics_stored_results_and_the_launcher_load_no_tensorflow_nor_ray(
+        tmp_path):
     done = run_python(
         "import sys, nbreplica, nbreplica.devices\n"
         "nbreplica.cluster.launch, nbreplica.cluster.context, nbreplica.cluster.write_job\n"
+        "nbreplica.cluster.RayBackend(gpus_per_worker=1)\n"
         "from IPython.testing.globalipapp import get_ipython\n"
         "nbreplica.snapshot(); nbreplica.nvml_status(); nbreplica.free_gpus()\n"
         "picker = nbreplica.GpuPicker(); picker.close()\n"
@@ -117,7 +119,7 @@ def test_devices_picker_magics_stored_results_and_the_launcher_load_no_tensorflo
         f"    nbreplica.load_results(results_path={str(tmp_path / 'none.sqlite')!r})\n"
         "except FileNotFoundError:\n"
         "    pass\n"
-        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))",
+        "print(sorted(m for m in ('tensorflow', 'keras', 'ray') if m in sys.modules))",
         NBREPLICA_FAKE_NVML="2",
     )
     assert done.stdout.splitlines()[-1] == "[]"

@@ -33,7 +33,8 @@ def test_replicate_keeps_the_pinned_signature():
 
 def test_cluster_names():
     assert set(nbreplica.cluster.__all__) == {
-        "LaunchTimeout", "WorkerContext", "WorkerError", "context", "launch", "write_job"}
+        "LaunchTimeout", "RayBackend", "WorkerContext", "WorkerError", "context", "launch",
+        "write_job"}
     for name in nbreplica.cluster.__all__:
         assert inspect.getdoc(getattr(nbreplica.cluster, name)), f"{name} has no docstring"
 

@@ -4,6 +4,9 @@ and must be gone, with its whole process group, when the test ends."""
 from __future__ import annotations
 
 import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +26,16 @@ def group_alive(pid: int) -> bool:
 def pids_written(folder: Path) -> list[int]:
     """The process ids workers wrote to ``folder`` (``cluster_jobs.write_pid``)."""
     return [int(path.read_text()) for path in sorted(folder.glob("pid-*"))]
+
+
+def ctrl_c_once_written(path: Path) -> None:
+    """Send this process SIGINT (what Ctrl-C sends) once ``path`` exists."""
+    def interrupt() -> None:
+        while not path.exists():
+            time.sleep(0.1)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
 
 
 @pytest.fixture

@@ -84,17 +84,26 @@ def read_job(target: str) -> Job:
 def write_value(path: Path, value: Any) -> None:
     """Write ``value`` to ``path`` with cloudpickle, whole or not at all."""
     partial = path.with_name(path.name + ".partial")
-    partial.write_bytes(cloudpickle.dumps(value))
+    partial.write_bytes(encode(value))
     partial.replace(path)
 
 
 def read_value(path: Path) -> Any:
-    """The value :func:`write_value` wrote to ``path``.
+    """The value :func:`write_value` wrote to ``path``."""
+    return decode(path.read_bytes())
+
+
+def encode(value: Any) -> bytes:
+    """``value`` as cloudpickle bytes."""
+    return cloudpickle.dumps(value)
+
+
+def decode(data: bytes) -> Any:
+    """The value :func:`encode` turned into ``data``.
 
     A value that holds TensorFlow or Keras objects (a trained model) starts TensorFlow
     first, quietly.
     """
-    data = path.read_bytes()
     if b"keras" in data or b"tensorflow" in data:
         _tensorflow.load()
     return cloudpickle.loads(data)

@@ -12,10 +12,11 @@ from typing import Any
 from nbreplica._emulation import EMULATE_ENV_VAR
 from nbreplica._errors import WorkerError
 from nbreplica.cluster import tf_config
-from nbreplica.cluster.job import read_value, write_job
+from nbreplica.cluster.job import Job, read_value, write_job
 from nbreplica.cluster.processes import WorkerGroup
+from nbreplica.cluster.ray_launcher import RayBackend, run_on_ray
 
-BACKENDS = ("local",)
+BACKENDS = ("local", "ray")
 #: How many times a launch picks new ports when a worker found its port taken.
 PORT_ATTEMPTS = 3
 #: What TensorFlow writes when a worker's port was taken between pick and bind.
@@ -23,8 +24,9 @@ _PORT_TAKEN = ("address already in use", "could not start grpc server",
                "failed to add port")
 
 
-def launch(fn: Callable[..., Any], *args: Any, workers: int = 2, backend: str = "local",
-           timeout: float | None = 600, **kwargs: Any) -> list[Any]:
+def launch(fn: Callable[..., Any], *args: Any, workers: int = 2,
+           backend: str | RayBackend = "local", timeout: float | None = 600,
+           **kwargs: Any) -> list[Any]:
     """Run ``fn(*args, **kwargs)`` in ``workers`` fresh processes that train together.
 
     Each worker gets its ``TF_CONFIG`` and creates a
@@ -42,7 +44,12 @@ def launch(fn: Callable[..., Any], *args: Any, workers: int = 2, backend: str = 
         *args, **kwargs: its arguments (picklable values).
         workers: how many worker processes (each is one replica on a CPU-only machine).
         backend: ``"local"``: processes on this machine, talking over 127.0.0.1 on
-            free ports.
+            free ports. ``"ray"`` (needs ``nbreplica[ray]``): one Ray actor per
+            worker, spread over the machines of the Ray cluster this process is
+            connected to (``ray.init()`` is called if it is not: ``RAY_ADDRESS``
+            names a cluster, else Ray starts on this machine), one CPU each;
+            a :class:`~nbreplica.cluster.RayBackend` sets other resources. Ray
+            shows every worker's output, each line prefixed with its process.
         timeout: seconds every worker has to start and join the cluster (``None``:
             no limit); training itself is not limited.
 
@@ -58,25 +65,34 @@ def launch(fn: Callable[..., Any], *args: Any, workers: int = 2, backend: str = 
     Whatever ends a launch, every worker process has ended when it returns or raises.
     """
     _check(fn, workers, backend, timeout)
-    with tempfile.TemporaryDirectory(prefix="nbreplica-launch-") as name:
-        folder = Path(name)
-        job = write_job(folder / "job.pkl", fn, *args, **kwargs)
-        for _ in range(PORT_ATTEMPTS - 1):
-            try:
-                return _run_local(job, workers, timeout, folder)
-            except WorkerError as error:
-                if not _port_taken(error):
-                    raise
-        return _run_local(job, workers, timeout, folder)
+    job = Job(fn, args, kwargs)
+    for _ in range(PORT_ATTEMPTS - 1):
+        try:
+            return _run_once(job, workers, backend, timeout)
+        except WorkerError as error:
+            if not _port_taken(error):
+                raise
+    return _run_once(job, workers, backend, timeout)
 
 
-def _check(fn: Callable[..., Any], workers: int, backend: str, timeout: float | None) -> None:
+def _run_once(job: Job, workers: int, backend: str | RayBackend,
+              timeout: float | None) -> list[Any]:
+    if backend == "local":
+        with tempfile.TemporaryDirectory(prefix="nbreplica-launch-") as name:
+            return _run_local(job, workers, timeout, Path(name))
+    ray_backend = backend if isinstance(backend, RayBackend) else RayBackend()
+    return run_on_ray(job, workers, timeout, ray_backend)
+
+
+def _check(fn: Callable[..., Any], workers: int, backend: str | RayBackend,
+           timeout: float | None) -> None:
     if not callable(fn):
         raise TypeError(f"fn must be a function to run in every worker. Received: fn={fn!r}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a whole number >= 1. Received: workers={workers!r}")
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}. Received: backend={backend!r}")
+    if not isinstance(backend, RayBackend) and backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS} or a RayBackend. "
+                         f"Received: backend={backend!r}")
     if timeout is not None and (isinstance(timeout, bool)
                                 or not isinstance(timeout, (int, float)) or timeout <= 0):
         raise ValueError(
@@ -84,12 +100,11 @@ def _check(fn: Callable[..., Any], workers: int, backend: str, timeout: float | 
         )
 
 
-def _run_local(job: Path, workers: int, timeout: float | None, folder: Path) -> list[Any]:
+def _run_local(job: Job, workers: int, timeout: float | None, folder: Path) -> list[Any]:
+    job_file = write_job(folder / "job.pkl", job.fn, *job.args, **job.kwargs)
     results = [folder / f"result-{index}.pkl" for index in range(workers)]
     ready = [folder / f"ready-{index}" for index in range(workers)]
-    for path in (*results, *ready):
-        path.unlink(missing_ok=True)
-    command = worker_command(job, folder / "result-{index}.pkl", folder / "ready-{index}")
+    command = worker_command(job_file, folder / "result-{index}.pkl", folder / "ready-{index}")
     environments = [worker_environment(config) for config in tf_config.local_configs(workers)]
     with WorkerGroup([command] * workers, environments, folder) as group:
         group.wait(ready, timeout, echo=sys.stdout)

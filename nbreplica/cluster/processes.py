@@ -105,10 +105,9 @@ class WorkerGroup:
         output = tail(self.logs[index], TAIL_LINES)
         how = (f"was killed by {signal.Signals(-code).name}" if code < 0
                else f"exited with status {code}")
-        hint = _OUT_OF_STEP_HINT if any(marker in output for marker in _OUT_OF_STEP) else ""
         return WorkerError(
             f"worker {index} (pid {self.processes[index].pid}) {how}; every worker was "
-            f"stopped. {hint}Its last output lines:\n{output}",
+            f"stopped. {out_of_step_hint(output)}Its last output lines:\n{output}",
             worker=index, output=output,
         )
 
@@ -126,6 +125,12 @@ class WorkerGroup:
             process.wait()
 
 
+def out_of_step_hint(output: str) -> str:
+    """What a failed worker's ``output`` means if it shows the workers fell out of
+    step, else an empty string."""
+    return _OUT_OF_STEP_HINT if any(marker in output for marker in _OUT_OF_STEP) else ""
+
+
 def _signal_groups(processes: Sequence[subprocess.Popen[bytes]], signum: int) -> None:
     for process in processes:
         try:
@@ -140,21 +145,34 @@ def tail(path: Path, lines: int) -> str:
     return "\n".join(text.rstrip("\n").splitlines()[-lines:])
 
 
-class _Follower:
-    """Copies what is appended to a log file to a stream, whole characters at a time."""
+class Echo:
+    """Copies a worker's output, as it arrives in pieces, to a stream, whole
+    characters at a time (a piece may end inside a UTF-8 character)."""
 
-    def __init__(self, path: Path, stream: TextIO | None) -> None:
-        self.path, self.stream, self.offset = path, stream, 0
+    def __init__(self, stream: TextIO | None) -> None:
+        self.stream = stream
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
-    def copy_new(self) -> None:
+    def write(self, data: bytes) -> None:
         if self.stream is None:
+            return
+        text = self.decoder.decode(data)
+        if text:
+            self.stream.write(text)
+            self.stream.flush()
+
+
+class _Follower:
+    """Copies what is appended to a log file to a stream."""
+
+    def __init__(self, path: Path, stream: TextIO | None) -> None:
+        self.path, self.echo, self.offset = path, Echo(stream), 0
+
+    def copy_new(self) -> None:
+        if self.echo.stream is None:
             return
         with self.path.open("rb") as log:
             log.seek(self.offset)
             data = log.read()
         self.offset += len(data)
-        text = self.decoder.decode(data)
-        if text:
-            self.stream.write(text)
-            self.stream.flush()
+        self.echo.write(data)

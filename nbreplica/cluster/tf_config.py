@@ -36,23 +36,34 @@ class Task:
 def local_configs(count: int) -> list[str]:
     """``TF_CONFIG`` values for ``count`` workers on this machine's loopback address,
     each on a port that was free when it was picked."""
-    addresses = [f"127.0.0.1:{port}" for port in free_ports(count)]
+    return configs([address("127.0.0.1", port) for port in free_ports(count)])
+
+
+def configs(addresses: list[str]) -> list[str]:
+    """``TF_CONFIG`` values for the workers at ``addresses`` (``host:port``), in
+    worker-index order."""
     return [
         json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": i}})
-        for i in range(count)
+        for i in range(len(addresses))
     ]
 
 
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct TCP ports on 127.0.0.1 that nothing listens on now.
+def address(host: str, port: int) -> str:
+    """``host:port`` as ``TF_CONFIG`` writes it (an IPv6 host in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct TCP ports on ``host`` that nothing listens on now.
 
     Another process may take one before a worker binds it; the launcher retries then.
     """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sockets = []
     try:
         for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.bind((host, 0))
             sockets.append(sock)
         return [sock.getsockname()[1] for sock in sockets]
     finally:

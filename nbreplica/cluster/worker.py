@@ -12,12 +12,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from nbreplica import _tensorflow
 from nbreplica._errors import NbreplicaError
-from nbreplica.cluster.current import WorkerContext, enter
+from nbreplica.cluster.current import WorkerContext, context, enter
 from nbreplica.cluster import tf_config
-from nbreplica.cluster.job import read_job, write_value
+from nbreplica.cluster.job import Job, read_job, write_value
 
 
 #: What a worker does, for its command line's help.
@@ -62,28 +63,41 @@ def add_arguments(command: argparse.ArgumentParser) -> None:
 def run(job: str, result: str | None = None, ready: str | None = None) -> None:
     """Join the cluster, run ``job`` under its strategy, write its result.
 
+    ``ready``, with ``{index}`` in it, is a file created once the cluster formed (the
+    launcher waits for it).
+    """
+    joined = join_cluster()
+    if ready:
+        Path(ready.format(index=joined.index)).touch()
+    value = run_job(read_job(job))
+    if result and (joined.is_chief or "{index}" in result):
+        write_value(Path(result.format(index=joined.index)), value)
+    sys.stdout.flush()
+
+
+def join_cluster() -> WorkerContext:
+    """Join the cluster ``TF_CONFIG`` describes; returns this worker's context.
+
     The strategy is created before anything else touches TensorFlow (collective
     operations must be configured before the runtime starts); creating it waits until
-    every worker of the cluster has joined. ``ready``, with ``{index}`` in it, is a
-    file created once that happened (the launcher waits for it).
+    every worker of the cluster has joined. Then the Keras correction and chief-only
+    saving are put in place.
     """
     task = tf_config.read_task()
     tf = _tensorflow.load()
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    if ready:
-        Path(ready.format(index=task.index)).touch()
 
     from nbreplica.cluster import keras_fix, saving  # they import Keras
 
     keras_fix.apply()
     saving.save_on_chief_only(task.is_chief)
-    enter(WorkerContext(
-        index=task.index, num_workers=task.num_workers, is_chief=task.is_chief,
-        strategy=strategy,
-    ))
-    loaded = read_job(job)
-    with strategy.scope():
-        value = loaded.run()
-    if result and (task.is_chief or "{index}" in result):
-        write_value(Path(result.format(index=task.index)), value)
-    sys.stdout.flush()
+    joined = WorkerContext(index=task.index, num_workers=task.num_workers,
+                           is_chief=task.is_chief, strategy=strategy)
+    enter(joined)
+    return joined
+
+
+def run_job(job: Job) -> Any:
+    """Run ``job`` inside the strategy of the cluster this worker joined."""
+    with context().strategy.scope():
+        return job.run()

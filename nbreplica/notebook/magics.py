@@ -105,8 +105,9 @@ class ReplicateMagics(Magics):
                    "picklable values come back. With --sweep, give no N: the counts "
                    "of --sweep are worker counts")
     @argument("--backend", choices=BACKENDS, default="local",
-              help="with --workers: where the workers run (default: local, processes "
-                   "of this machine)")
+              help="with --workers N: where the workers run (default: local, processes "
+                   "of this machine; ray: Ray actors on the Ray cluster this kernel is "
+                   "connected to, or on a Ray started here; needs nbreplica[ray])")
     @argument("--quiet", action="store_true",
               help="show no summary (with --sweep: no progress bar and no report; "
                    "%%nbreplica_report shows it later)")
@@ -211,6 +212,7 @@ class ReplicateMagics(Magics):
                 "body of another %%replicate cell"
             )
         _tensorflow.load()
+        _check_backend(args)
         if args.workers is not None:
             _check_worker_options(args)
             if args.sweep is None:
@@ -266,8 +268,7 @@ class ReplicateMagics(Magics):
                               (args.budget or DEFAULT_BUDGET_S) if target else None)
         outcome = sweep_cell(self.shell, cell, devices, counts, strategy, precision,
                              name=args.name, monitor=args.monitor,
-                             progress=make_progress(False if args.quiet else None),
-                             backend=args.backend)
+                             progress=make_progress(False if args.quiet else None))
         if outcome.result is not None:
             self.last_sweep = outcome.result
             if not args.quiet:
@@ -363,6 +364,19 @@ def _check_worker_options(args: Namespace) -> None:
                 f"MultiWorkerMirroredStrategy on their own devices. Received: {flag} "
                 f"with --workers"
             )
+
+
+def _check_backend(args: Namespace) -> None:
+    """``--backend`` other than local only with ``--workers N``: sweeps over workers
+    measure workers on this machine."""
+    if args.backend == "local" or (args.workers is not None and args.sweep is None):
+        return
+    usage = "--sweep" if args.sweep is not None else "no --workers N"
+    raise UsageError(
+        f"--backend {args.backend} needs --workers N and no --sweep: worker sweeps measure "
+        f"local workers, which share this machine. Received: --backend {args.backend} "
+        f"with {usage}"
+    )
 
 
 def _refuse_sweep_options(args: Namespace) -> None:

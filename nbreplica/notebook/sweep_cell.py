@@ -48,14 +48,13 @@ class SweepOutcome:
 
 def sweep_cell(shell: InteractiveShell, body: str, devices: Sequence[Accelerator],
                counts: Sequence[int], strategy: str, precision: Precision, *,
-               name: str | None, monitor: bool, progress: Progress,
-               backend: str = "local") -> SweepOutcome:
+               name: str | None, monitor: bool, progress: Progress) -> SweepOutcome:
     """Run ``body`` once per point of the sweep over ``counts`` devices (1, the
     baseline, first in every repeat; see :mod:`nbreplica.bench.schedule`), store each
     measured point, and stop at the first error or interrupt (the points measured so
     far stay stored). The global batch size of each point is the one its run shows.
     ``"multiworker"`` runs the baseline on the first device, then the cell in each
-    worker count, 1 included, of fresh worker processes of ``backend``.
+    worker count, 1 included, of fresh local worker processes.
 
     Every run's output is captured: a failing run's is shown, and the last run's
     once the sweep has decided it is the last (an adaptive sweep decides as it
@@ -83,7 +82,7 @@ def sweep_cell(shell: InteractiveShell, body: str, devices: Sequence[Accelerator
         while point is not None:
             progress.update(schedule.status(point))
             with capture_output() as captured:
-                run = (sweep_point_in_workers(shell, body, point.devices, backend)
+                run = (sweep_point_in_workers(shell, body, point.devices)
                        if point.strategy == MULTIWORKER else
                        run_parallel(shell, body, point.devices, point.strategy,
                                     monitor=monitor))

@@ -91,15 +91,15 @@ def run_in_workers(shell: InteractiveShell, cell: str, workers: int,
 
 
 def sweep_point_in_workers(shell: InteractiveShell, cell: str,
-                           slots: Sequence[Accelerator], backend: str) -> CellRun:
-    """One point of ``%%replicate --sweep ... --workers``: ``cell`` in one worker per
-    slot, as a :class:`CellRun`; a failed worker is shown and becomes the run's error
+                           slots: Sequence[Accelerator]) -> CellRun:
+    """One point of ``%%replicate --sweep ... --workers``: ``cell`` in one local worker
+    per slot, as a :class:`CellRun`; a failed worker is shown and becomes the run's error
     (so the sweep stops there and keeps what it measured)."""
     started = time.monotonic()
     result = ExecutionResult(None)
     training = None
     try:
-        training = run_in_workers(shell, cell, len(slots), backend).training
+        training = run_in_workers(shell, cell, len(slots), "local").training
     except WorkerError as failure:
         print(f"{type(failure).__name__}: {failure}", file=sys.stderr)
         result.error_in_exec = failure

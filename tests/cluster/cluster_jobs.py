@@ -44,6 +44,27 @@ def fit(model: Any) -> list[float]:
     return model.fit(make_dataset(), epochs=EPOCHS, verbose=0).history["loss"]
 
 
+def assert_trained_like(results: list[dict[str, Any]], losses: list[float],
+                        weights: list[np.ndarray]) -> None:
+    """Every worker's ``train_everything`` result has ``losses`` and ``weights``."""
+    for result in results:
+        assert len(result["loss"]) == EPOCHS
+        np.testing.assert_allclose(result["loss"], losses, rtol=0, atol=1e-6)
+        for got, expected in zip(result["weights"], weights):
+            np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    assert losses[-1] < losses[0]
+
+
+def assert_chiefs_model_came_back(results: list[dict[str, Any]]) -> None:
+    """The chief's ``train_everything`` result holds its trained Keras model."""
+    import keras
+
+    model = results[0]["model"]
+    assert isinstance(model, keras.Model)
+    for got, expected in zip(model.get_weights(), results[0]["weights"]):
+        np.testing.assert_array_equal(got, expected)
+
+
 def write_pid(folder: str) -> None:
     import nbreplica.cluster
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import threading
 import time
 
 import pytest
@@ -16,7 +13,7 @@ from cluster_jobs import (
     train_more_steps_in_worker_1,
 )
 
-from worker_processes import group_alive
+from worker_processes import ctrl_c_once_written, group_alive
 
 from nbreplica.cluster import LaunchTimeout, WorkerError, launch, tf_config
 from nbreplica.cluster.processes import WorkerGroup
@@ -52,12 +49,7 @@ def test_a_peer_that_never_connects_ends_at_the_timeout(spawned, monkeypatch):
 
 @pytest.mark.timeout(120)
 def test_ctrl_c_stops_every_worker(spawned, tmp_path):
-    def interrupt_once_the_worker_runs():
-        while not (tmp_path / "pid-0").exists():
-            time.sleep(0.1)
-        os.kill(os.getpid(), signal.SIGINT)
-
-    threading.Thread(target=interrupt_once_the_worker_runs, daemon=True).start()
+    ctrl_c_once_written(tmp_path / "pid-0")
     with pytest.raises(KeyboardInterrupt):
         launch(sleep_forever, str(tmp_path), workers=1, timeout=100)
 

@@ -7,13 +7,11 @@ from __future__ import annotations
 import json
 
 import keras
-import numpy as np
 import pytest
-from cluster_jobs import EPOCHS, fit, make_model, train_everything
+from cluster_jobs import assert_chiefs_model_came_back, assert_trained_like, train_everything
 from worker_processes import group_alive, pids_written
 
 import nbreplica
-from nbreplica.bench.measure import mirrored_strategy
 from nbreplica.cluster import launch
 
 
@@ -22,14 +20,6 @@ def trained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("launch")
     results = launch(train_everything, str(folder), workers=2, timeout=240)
     return folder, results
-
-
-@pytest.fixture(scope="module")
-def reference():
-    """The same training under MirroredStrategy over 2 logical CPUs in this process."""
-    with mirrored_strategy(nbreplica.list_devices()[:2]).scope():
-        model = make_model()
-    return fit(model), [w.numpy() for w in model.weights]
 
 
 @pytest.mark.timeout(300)
@@ -47,22 +37,13 @@ def test_each_worker_knows_its_place_in_a_loopback_cluster(trained):
 @pytest.mark.timeout(300)
 def test_two_workers_train_like_mirrored_strategy_on_two_devices(trained, reference):
     _, results = trained
-    losses, weights = reference
-    for result in results:
-        assert len(result["loss"]) == EPOCHS
-        np.testing.assert_allclose(result["loss"], losses, rtol=0, atol=1e-6)
-        for got, expected in zip(result["weights"], weights):
-            np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
-    assert losses[-1] < losses[0]
+    assert_trained_like(results, *reference)
 
 
 @pytest.mark.timeout(300)
 def test_the_chiefs_trained_model_comes_back(trained):
     _, results = trained
-    model = results[0]["model"]
-    assert isinstance(model, keras.Model)
-    for got, expected in zip(model.get_weights(), results[0]["weights"]):
-        np.testing.assert_array_equal(got, expected)
+    assert_chiefs_model_came_back(results)
 
 
 @pytest.mark.timeout(300)

@@ -1,5 +1,5 @@
-"""``%%replicate --workers 2``: a self-contained cell trains in two worker processes;
-the chief's output shows and its values come back."""
+"""``%%replicate --workers 2``: a self-contained cell trains in two worker processes,
+local or on Ray; the chief's output shows and its values come back."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
+from ray_cluster import ray_workers_running
 
 import nbreplica
 from nbreplica.bench.store import RESULTS_ENV_VAR
@@ -28,10 +29,17 @@ lock = threading.Lock()
 
 
 @pytest.mark.timeout(300)
-def test_a_cell_trains_in_two_workers_and_the_chiefs_values_come_back(shell, spawned):
+@pytest.mark.parametrize("backend, where", [
+    ("local", "workers on one machine (local backend)"),
+    ("ray", "workers (ray backend)"),
+])
+def test_a_cell_trains_in_two_workers_and_the_chiefs_values_come_back(shell, backend, where,
+                                                                      request):
+    # `spawned` records and checks local workers; Ray's are checked at the end.
+    request.getfixturevalue("spawned" if backend == "local" else "local_ray")
     shell.reset(new_session=False)
     with capture_output() as captured:
-        result = shell.run_cell(f"%%replicate --workers 2\n{CELL}")
+        result = shell.run_cell(f"%%replicate --workers 2 --backend {backend}\n{CELL}")
     assert result.success, captured.stdout
     assert "worker 0 of 2 says hello" in captured.stdout
     assert "worker 1 of 2" not in captured.stdout  # only the chief's output shows
@@ -42,10 +50,10 @@ def test_a_cell_trains_in_two_workers_and_the_chiefs_values_come_back(shell, spa
     assert len(losses) == 3 and losses[-1] < losses[0]
     assert np.all(np.isfinite(namespace["model"].get_weights()[0]))
     summary = captured.outputs[-1].data["text/plain"]
-    assert "%%replicate: 2 workers on one machine (local backend)" in summary
+    assert f"%%replicate: 2 {where}" in summary
     assert "training 'tiny':" in summary and "samples/s" in summary
     assert "not brought back: lock: a lock cannot be pickled" in summary
-    assert len(spawned) == 2  # and both are gone: see the fixture
+    assert ray_workers_running() == []
 
 
 SWEPT_CELL = """
@@ -79,6 +87,9 @@ def test_a_sweep_over_worker_counts(shell, spawned, tmp_path, monkeypatch):
     ("--workers 2 -n 2", "-n does not combine with --workers.*Received: -n"),
     ("--workers 2 --sweep 1,2", r"Received: --workers 2 with --sweep"),
     ("--workers", r"Received: --workers without --sweep"),
+    ("--sweep 1,2 --workers --backend ray", r"--backend ray needs --workers N and no "
+     r"--sweep.*Received: --backend ray with --sweep"),
+    ("--backend ray", r"Received: --backend ray with no --workers N"),
 ])
 def test_worker_options_that_do_not_fit(shell, line, message):
     with pytest.raises(UsageError, match=message):
