@@ -62,7 +62,8 @@ def launch(fn: Callable[..., Any], *args: Any, workers: int = 2,
         LaunchTimeout: some worker did not start or join the cluster in time.
         KeyboardInterrupt: after the workers were stopped.
 
-    Whatever ends a launch, every worker process has ended when it returns or raises.
+    Whatever ends a launch, every worker process has ended when it returns or raises
+    (on Ray: every actor is killed, and the processes on this machine have ended).
     """
     _check(fn, workers, backend, timeout)
     job = Job(fn, args, kwargs)

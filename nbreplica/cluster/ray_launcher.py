@@ -229,11 +229,12 @@ class _ChiefOutput:
             return
         self.last = time.monotonic()
         try:
-            data = READ_LIMIT * b"-"
-            while len(data) == READ_LIMIT:
+            while True:
                 data = self.ray.get(self.chief.output.remote(self.offset))
                 self.offset += len(data)
                 self.echo.write(data)
+                if len(data) < READ_LIMIT:
+                    return
         except self.ray.exceptions.RayError:
             pass
 

@@ -77,7 +77,7 @@ class WorkersSummary(CellSummary):
     """What a ``%%replicate --workers`` run used and measured: the workers, wall time,
     the chief's training throughput, and which values came back to the notebook."""
 
-    def __init__(self, run: WorkersRun) -> None:  # noqa: super().__init__ takes a CellRun
+    def __init__(self, run: WorkersRun) -> None:  # not super().__init__: it takes a CellRun
         self.run = run  # type: ignore[assignment]
 
     def lines(self) -> list[str]:
