@@ -107,25 +107,30 @@ def pick_devices(indices: Sequence[int] | None, received: str) -> list[Accelerat
         )
     if indices is None:
         return available
+    found, missing = locate(indices, available, received)
+    if missing:
+        raise ValueError(
+            f"This machine has {_visibility.gpu_list([a.index for a in available])}; "
+            f"there is no GPU {', '.join(map(str, missing))}. Received: {received}"
+        )
+    return found
+
+
+def locate(indices: Sequence[int], available: Sequence[Accelerator],
+           received: str) -> tuple[list[Accelerator], list[int]]:
+    """The accelerators among ``available`` at ``indices`` (in that order), and the
+    indices at which there is none.
+
+    Raises:
+        ValueError: an index names a GPU the machine has but TensorFlow cannot see (it
+            was limited to the selection made before it started); the message says
+            how to use it and ends with ``Received: {received}``.
+    """
     by_index = {accelerator.index: accelerator for accelerator in available}
     missing = [index for index in indices if index not in by_index]
     if missing:
-        refuse_hidden(missing, received)
-        raise ValueError(
-            f"This machine has {_visibility.gpu_list(list(by_index))}; there is no GPU "
-            f"{', '.join(map(str, missing))}. Received: {received}"
-        )
-    return [by_index[index] for index in indices]
-
-
-def refuse_hidden(indices: Sequence[int], received: str) -> None:
-    """Refuse the GPUs among ``indices`` that the machine has but TensorFlow cannot
-    see (it was limited to the selection made before it started).
-
-    Raises:
-        ValueError: naming them and how to use them; ends with ``Received: {received}``.
-    """
-    _visibility.refuse_hidden(tf.config, indices, received)
+        _visibility.refuse_hidden(tf.config, missing, received)
+    return [by_index[index] for index in indices if index in by_index], missing
 
 
 def _gpu_name(index: int) -> str:

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from nbreplica.accelerators import Accelerator
 from nbreplica.bench.data import SweepData
 from nbreplica.bench.measure import Measurement, ModelFn, Point, PointSettings, measure_point
-from nbreplica.bench.strategies import WORKERS_LABEL
+from nbreplica.bench.strategies import MULTIWORKER, WORKERS_LABEL
 from nbreplica.cluster import launch
 
 
@@ -17,6 +19,13 @@ def worker_slots(count: int) -> tuple[Accelerator, ...]:
                     device=f"/job:worker/task:{index}", emulated=False)
         for index in range(count)
     )
+
+
+def point_devices(strategy: str, count: int,
+                  devices: Sequence[Accelerator]) -> tuple[Accelerator, ...]:
+    """The devices of a point of ``strategy`` on ``count`` devices: one slot per
+    worker process for ``"multiworker"``, else the first ``count`` of ``devices``."""
+    return worker_slots(count) if strategy == MULTIWORKER else tuple(devices[:count])
 
 
 def measure_across_workers(point: Point, model_fn: ModelFn, data: SweepData,

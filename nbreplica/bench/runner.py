@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -16,7 +15,7 @@ from nbreplica.accelerators import Accelerator, pick_devices
 from nbreplica.bench.data import SweepData
 from nbreplica.bench.flags import DEFAULT_BUDGET_S, DEFAULT_TARGET_CI
 from nbreplica.bench.measure import ModelFn, Point, PointSettings, measure_point
-from nbreplica.bench.multiworker import measure_across_workers, worker_slots
+from nbreplica.bench.multiworker import measure_across_workers, point_devices
 from nbreplica.bench.progress import Progress, Status, TimeLeft, make_progress
 from nbreplica.bench.recorder import Recorder
 from nbreplica.bench.reliability import calibrated_steps
@@ -159,14 +158,14 @@ def sweep(
                     warmup_steps=warmup_steps, efficiency_threshold=efficiency_threshold,
                     confidence=confidence, sample_interval=sample_interval,
                     **({} if steps is None else {"steps": steps}))
-    precision = _precision(repeats, target_ci, budget)
+    precision = Precision.of(repeats, target_ci, budget)
 
     def global_batch(count: int) -> int:
         return batch_size if scaling == "strong" else batch_size * count
 
     def make_point(strategy: str, count: int, repeat: int) -> Point:
-        devices = worker_slots(count) if strategy == MULTIWORKER else tuple(available[:count])
-        return Point(strategy, devices, repeat, global_batch(count))
+        return Point(strategy, point_devices(strategy, count, available), repeat,
+                     global_batch(count))
 
     data = SweepData(x, y)
     if MULTIWORKER in strategies and data.arrays is None:
@@ -298,25 +297,6 @@ def _check_settings(*, scaling: str, efficiency_threshold: float, confidence: fl
         raise ValueError(
             f"sample_interval must be > 0 seconds. Received: sample_interval={sample_interval!r}"
         )
-
-
-def _precision(repeats: int, target_ci: float | None, budget: float | None) -> Precision:
-    if target_ci is None:
-        return Precision(repeats)
-    if isinstance(target_ci, bool) or not isinstance(target_ci, (int, float)) or not (
-            0 < target_ci < math.inf):
-        raise ValueError(
-            "target_ci must be the widest speedup interval accepted, relative to the "
-            "median (e.g. 0.10), or None for exactly `repeats` repeats. "
-            f"Received: target_ci={target_ci!r}"
-        )
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not (
-            0 < budget < math.inf):
-        raise ValueError(
-            "budget must be the seconds an adaptive sweep may take (e.g. 180); pass "
-            f"target_ci=None for a sweep without one. Received: budget={budget!r}"
-        )
-    return Precision(repeats, float(target_ci), float(budget))
 
 
 def _phases(counts: list[int], strategies: tuple[str, ...]) -> list[list[Kind]]:

@@ -58,6 +58,27 @@ class Precision:
     def adaptive(self) -> bool:
         return self.target_ci is not None
 
+    @classmethod
+    def of(cls, repeats: int, target_ci: float | None, budget: float | None) -> Precision:
+        """A sweep's precision from its settings: ``repeats`` rounds and no more when
+        ``target_ci`` is ``None`` (``budget`` is then ignored), else adaptive.
+
+        Raises:
+            ValueError: ``target_ci`` or ``budget`` is not a number > 0.
+        """
+        if target_ci is None:
+            return cls(repeats)
+        for name, value, expected in (
+            ("target_ci", target_ci, "the widest speedup interval accepted, relative to "
+             "the median (e.g. 0.10), or None for exactly `repeats` repeats"),
+            ("budget", budget, "the seconds an adaptive sweep may take (e.g. 180); pass "
+             "target_ci=None for a sweep without one"),
+        ):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                    0 < value < math.inf):
+                raise ValueError(f"{name} must be {expected}. Received: {name}={value!r}")
+        return cls(repeats, float(target_ci), float(budget))
+
 
 class Schedule:
     """The points of one sweep, in measuring order, as an iterator.

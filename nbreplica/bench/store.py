@@ -27,7 +27,6 @@ class RunRecord:
     ``step_time_sd_s`` it tells how precise the point's throughput is.
     """
 
-
     sweep_id: str
     sweep_name: str
     model: str

@@ -250,7 +250,8 @@ class ReplicateMagics(Magics):
         if not args.quiet:
             display(WorkersSummary(run))
 
-    def _sweep(self, args: Namespace, cell: str, devices: list[Accelerator]) -> BaseException | None:
+    def _sweep(self, args: Namespace, cell: str,
+               devices: list[Accelerator]) -> BaseException | None:
         from nbreplica.bench.progress import make_progress
         from nbreplica.bench.schedule import Precision
         from nbreplica.notebook.sweep_cell import sweep_cell
@@ -263,9 +264,10 @@ class ReplicateMagics(Magics):
                 f"{len(devices)} (GPUs {', '.join(str(d.index) for d in devices)}). "
                 f"Received: --sweep {','.join(map(str, args.sweep))}"
             )
-        target = DEFAULT_TARGET_CI if args.target_ci is None else args.target_ci or None
-        precision = Precision(args.repeats or DEFAULT_REPEATS, target,
-                              (args.budget or DEFAULT_BUDGET_S) if target else None)
+        precision = Precision.of(
+            args.repeats or DEFAULT_REPEATS,
+            DEFAULT_TARGET_CI if args.target_ci is None else args.target_ci or None,
+            args.budget or DEFAULT_BUDGET_S)
         outcome = sweep_cell(self.shell, cell, devices, counts, strategy, precision,
                              name=args.name, monitor=args.monitor,
                              progress=make_progress(False if args.quiet else None))

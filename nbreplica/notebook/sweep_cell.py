@@ -18,7 +18,7 @@ from IPython.utils.capture import capture_output
 
 from nbreplica.accelerators import Accelerator
 from nbreplica.bench.measure import Measurement, Point
-from nbreplica.bench.multiworker import worker_slots
+from nbreplica.bench.multiworker import point_devices
 from nbreplica.bench.progress import Progress, TimeLeft
 from nbreplica.bench.recorder import Recorder
 from nbreplica.bench.result import SweepResult
@@ -66,8 +66,7 @@ def sweep_cell(shell: InteractiveShell, body: str, devices: Sequence[Accelerator
     recorder = Recorder(ResultsStore(), name, SCALING, precision.target_ci)
 
     def make_point(kind: str, count: int, repeat: int) -> Point:
-        slots = worker_slots(count) if kind == MULTIWORKER else tuple(devices[:count])
-        return Point(kind, slots, repeat, 0)
+        return Point(kind, point_devices(kind, count, devices), repeat, 0)
 
     swept = [count for count in sorted(counts) if count > 1 or strategy == MULTIWORKER]
     schedule = Schedule([[(strategy, count) for count in swept]], precision, make_point=make_point,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from nbreplica.accelerators import Accelerator, list_devices, refuse_hidden
+from nbreplica.accelerators import Accelerator, list_devices, locate
 from nbreplica.selection import selected_devices
 
 
@@ -30,10 +30,8 @@ def resolve_gpus(gpus: int | Sequence[int] | None,
             "(or a list of at least two GPU ids, or select at least two devices). "
             f"Received: gpus={gpus!r} (devices {list(ids)})"
         )
-    by_index = {accelerator.index: accelerator for accelerator in available}
-    missing = [i for i in ids if i not in by_index]
+    found, missing = locate(ids, available, f"gpus={gpus!r}")
     if missing:
-        refuse_hidden(missing, f"gpus={gpus!r}")
         expected = ", ".join(f"GPU {i}" for i in ids)
         have = ", ".join(f"GPU {a.index}: {a.name} ({a.device})" for a in available) or "no GPU"
         raise ValueError(
@@ -43,7 +41,7 @@ def resolve_gpus(gpus: int | Sequence[int] | None,
             "nbreplica.emulate_gpus(n) / NBREPLICA_EMULATE_GPUS=n. "
             f"Received: gpus={gpus!r}"
         )
-    return [by_index[i] for i in ids]
+    return found
 
 
 def _requested_ids(gpus: object, available: list[Accelerator]) -> list[int]:

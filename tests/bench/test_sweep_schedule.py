@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 
-import pytest
 
 from nbreplica.bench.measure import Point
 from nbreplica.bench.progress import TimeLeft

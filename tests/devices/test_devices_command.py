@@ -114,5 +114,6 @@ def test_ctrl_c_ends_watch_cleanly():
 
 def test_process_owner_and_command_from_proc():
     assert process_user(os.getpid()) == ME
-    assert process_command(os.getpid()).split()[0] == open("/proc/self/cmdline").read().split("\0")[0]
+    executable = open("/proc/self/cmdline").read().split("\0")[0]
+    assert process_command(os.getpid()).split()[0] == executable
     assert (process_user(GONE), process_command(GONE)) == (UNKNOWN, None)

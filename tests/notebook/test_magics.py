@@ -321,7 +321,8 @@ def test_sweep_records_every_point_and_keeps_the_last_runs_namespace(shell, magi
     body = ("runs = globals().get('runs', 0) + 1\nmodel = build()\n"
             "model.fit(x, y, epochs=2, batch_size=20, verbose=0)\n"
             "print('trained on', len(nbreplica.selected_devices()), 'devices')")
-    result, captured = run(shell, "--sweep 2 --repeats 2 --target-ci 0 --name tiny-sweep --monitor", body)
+    result, captured = run(shell, "--sweep 2 --repeats 2 --target-ci 0 --name tiny-sweep "
+                           "--monitor", body)
     assert result.success, captured.stdout
     assert shell.user_ns["runs"] == 4
     assert captured.stdout.count("trained on") == 1  # only the last run's output shows

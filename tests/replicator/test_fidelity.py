@@ -103,7 +103,8 @@ def _fit_both(build, devices, compile_kwargs, x, y, **fit_kwargs):
         template = build()
         model = nbreplica.replicate(template, gpus=devices) if wrap else template
         optimizer = keras.optimizers.get(compile_kwargs["optimizer"])
-        model.compile(**{**compile_kwargs, "optimizer": optimizer.from_config(optimizer.get_config())})
+        fresh_optimizer = optimizer.from_config(optimizer.get_config())
+        model.compile(**{**compile_kwargs, "optimizer": fresh_optimizer})
         histories.append(model.fit(x, y, shuffle=False, verbose=0, **fit_kwargs).history)
         templates.append(template)
     return histories, templates
