@@ -50,3 +50,18 @@ def positive(flag: str) -> Callable[[str], int]:
                 f"expected a whole number >= 1. Received: {flag} {text}")
         return int(text)
     return parse
+
+
+def amount(flag: str) -> Callable[[str], float]:
+    """The parser of ``flag N``: a number >= 0, e.g. of CPUs or GPUs (Ray takes
+    fractions)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not 0 <= value < math.inf:
+            raise argparse.ArgumentTypeError(
+                f"expected a number >= 0. Received: {flag} {text}")
+        return value
+    return parse

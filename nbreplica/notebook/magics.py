@@ -22,6 +22,7 @@ from nbreplica.bench import flags
 from nbreplica.bench.flags import DEFAULT_BUDGET_S, DEFAULT_TARGET_CI
 from nbreplica.bench.strategies import IN_PROCESS, MULTIWORKER
 from nbreplica.cluster.launcher import BACKENDS
+from nbreplica.cluster.ray_launcher import RayBackend
 from nbreplica.notebook.picker import GpuPicker
 from nbreplica.selection import selected_devices
 
@@ -108,6 +109,11 @@ class ReplicateMagics(Magics):
               help="with --workers N: where the workers run (default: local, processes "
                    "of this machine; ray: Ray actors on the Ray cluster this kernel is "
                    "connected to, or on a Ray started here; needs nbreplica[ray])")
+    @argument("--cpus-per-worker", type=flags.amount("--cpus-per-worker"), metavar="N",
+              help="with --backend ray: the CPUs Ray reserves for each worker (default: 1)")
+    @argument("--gpus-per-worker", type=flags.amount("--gpus-per-worker"), metavar="N",
+              help="with --backend ray: the GPUs Ray reserves for each worker, which then "
+                   "sees only those (default: 0)")
     @argument("--quiet", action="store_true",
               help="show no summary (with --sweep: no progress bar and no report; "
                    "%%nbreplica_report shows it later)")
@@ -246,7 +252,7 @@ class ReplicateMagics(Magics):
         from nbreplica.notebook.summary import WorkersSummary
         from nbreplica.notebook.worker_cell import run_in_workers
 
-        run = run_in_workers(self.shell, cell, args.workers, args.backend)
+        run = run_in_workers(self.shell, cell, args.workers, _backend(args))
         if not args.quiet:
             display(WorkersSummary(run))
 
@@ -370,7 +376,12 @@ def _check_worker_options(args: Namespace) -> None:
 
 def _check_backend(args: Namespace) -> None:
     """``--backend`` other than local only with ``--workers N``: sweeps over workers
-    measure workers on this machine."""
+    measure workers on this machine. Ray resources only with ``--backend ray``."""
+    for flag, value in (("--cpus-per-worker", args.cpus_per_worker),
+                        ("--gpus-per-worker", args.gpus_per_worker)):
+        if value is not None and args.backend != "ray":
+            raise UsageError(f"{flag} sets what Ray reserves: it needs --backend ray. "
+                             f"Received: {flag} {value:g} with --backend {args.backend}")
     if args.backend == "local" or (args.workers is not None and args.sweep is None):
         return
     usage = "--sweep" if args.sweep is not None else "no --workers N"
@@ -379,6 +390,19 @@ def _check_backend(args: Namespace) -> None:
         f"local workers, which share this machine. Received: --backend {args.backend} "
         f"with {usage}"
     )
+
+
+def _backend(args: Namespace) -> str | RayBackend:
+    """Where ``--workers N`` runs: ``--backend``, with the Ray resources asked for."""
+    if args.cpus_per_worker is None and args.gpus_per_worker is None:
+        return args.backend
+    cpus = 1 if args.cpus_per_worker is None else args.cpus_per_worker
+    gpus = args.gpus_per_worker or 0
+    if not cpus and not gpus:
+        raise UsageError(
+            "A worker needs CPUs or GPUs: --cpus-per-worker or --gpus-per-worker must be "
+            f"> 0. Received: --cpus-per-worker {cpus:g} --gpus-per-worker {gpus:g}")
+    return RayBackend(cpus_per_worker=cpus, gpus_per_worker=gpus)
 
 
 def _refuse_sweep_options(args: Namespace) -> None:

@@ -20,7 +20,7 @@ from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 from nbreplica._errors import WorkerError
 from nbreplica.accelerators import Accelerator
 from nbreplica.bench.strategies import MULTIWORKER
-from nbreplica.cluster import launch
+from nbreplica.cluster import RayBackend, launch
 from nbreplica.devices import Sampler
 from nbreplica.notebook.cell_parallel import CellRun
 from nbreplica.notebook.keras_patch import routed_model_methods
@@ -72,7 +72,7 @@ def run_in_worker(source: str) -> CellValues:
 
 
 def run_in_workers(shell: InteractiveShell, cell: str, workers: int,
-                   backend: str) -> WorkersRun:
+                   backend: str | RayBackend) -> WorkersRun:
     """Run ``cell`` in ``workers`` fresh worker processes; put the chief's values in
     the shell's namespace."""
     started = time.monotonic()
@@ -87,7 +87,8 @@ def run_in_workers(shell: InteractiveShell, cell: str, workers: int,
             left_out[name] = f"cannot be loaded in the notebook ({type(error).__name__}: {error})"
         else:
             brought_back.append(name)
-    return WorkersRun(workers, backend, wall_s, chief.training, tuple(brought_back), left_out)
+    name = backend if isinstance(backend, str) else "ray"
+    return WorkersRun(workers, name, wall_s, chief.training, tuple(brought_back), left_out)
 
 
 def sweep_point_in_workers(shell: InteractiveShell, cell: str,

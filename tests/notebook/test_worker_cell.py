@@ -56,6 +56,20 @@ def test_a_cell_trains_in_two_workers_and_the_chiefs_values_come_back(shell, bac
     assert ray_workers_running() == []
 
 
+@pytest.mark.timeout(300)
+def test_ray_resources_per_worker(shell, local_ray):
+    shell.reset(new_session=False)
+    with capture_output() as captured:
+        result = shell.run_cell(
+            "%%replicate --workers 2 --backend ray --cpus-per-worker 0.5 --gpus-per-worker 0\n"
+            "import ray\n"
+            "assigned = ray.get_runtime_context().get_assigned_resources()\n")
+    assert result.success, captured.stdout
+    assert shell.user_ns["assigned"] == {"CPU": 0.5}
+    assert "%%replicate: 2 workers (ray backend)" in captured.outputs[-1].data["text/plain"]
+    assert ray_workers_running() == []
+
+
 SWEPT_CELL = """
 import keras, numpy as np
 model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)], name="tiny")
@@ -90,6 +104,12 @@ def test_a_sweep_over_worker_counts(shell, spawned, tmp_path, monkeypatch):
     ("--sweep 1,2 --workers --backend ray", r"--backend ray needs --workers N and no "
      r"--sweep.*Received: --backend ray with --sweep"),
     ("--backend ray", r"Received: --backend ray with no --workers N"),
+    ("--workers 2 --gpus-per-worker 1", r"--gpus-per-worker sets what Ray reserves: it needs "
+     r"--backend ray. Received: --gpus-per-worker 1 with --backend local"),
+    ("--workers 2 --backend ray --cpus-per-worker 0", r"A worker needs CPUs or GPUs.*"
+     r"Received: --cpus-per-worker 0 --gpus-per-worker 0"),
+    ("--workers 2 --backend ray --cpus-per-worker many", r"argument --cpus-per-worker: "
+     r"expected a number >= 0. Received: --cpus-per-worker many"),
 ])
 def test_worker_options_that_do_not_fit(shell, line, message):
     with pytest.raises(UsageError, match=message):
