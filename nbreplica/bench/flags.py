@@ -17,29 +17,19 @@ DEFAULT_BUDGET_S = 180.0
 def target_ci(text: str) -> float:
     """``--target-ci WIDTH``: a relative interval width, or 0 for a sweep of a fixed
     number of repeats."""
-    try:
-        width = float(text)
-    except ValueError:
-        width = math.nan
-    if not 0 <= width < math.inf:
-        raise argparse.ArgumentTypeError(
-            "expected a relative interval width such as 0.10, or 0 for a fixed number "
-            f"of repeats. Received: --target-ci {text}")
-    return width
+    return _real("--target-ci", "a relative interval width such as 0.10, or 0 for a "
+                 "fixed number of repeats", lambda width: width >= 0)(text)
 
 
 def seconds(flag: str) -> Callable[[str], float]:
     """The parser of ``flag SECONDS``: a number of seconds > 0."""
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not 0 < value < math.inf:
-            raise argparse.ArgumentTypeError(
-                f"expected a number of seconds > 0. Received: {flag} {text}")
-        return value
-    return parse
+    return _real(flag, "a number of seconds > 0", lambda value: value > 0)
+
+
+def amount(flag: str) -> Callable[[str], float]:
+    """The parser of ``flag N``: a number >= 0, e.g. of CPUs or GPUs (Ray takes
+    fractions)."""
+    return _real(flag, "a number >= 0", lambda value: value >= 0)
 
 
 def positive(flag: str) -> Callable[[str], int]:
@@ -52,16 +42,15 @@ def positive(flag: str) -> Callable[[str], int]:
     return parse
 
 
-def amount(flag: str) -> Callable[[str], float]:
-    """The parser of ``flag N``: a number >= 0, e.g. of CPUs or GPUs (Ray takes
-    fractions)."""
+def _real(flag: str, expected: str, accepts: Callable[[float], bool]) -> Callable[[str], float]:
+    """The parser of ``flag X``: a finite number that ``accepts``; the error says it
+    expected ``expected``."""
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             value = math.nan
-        if not 0 <= value < math.inf:
-            raise argparse.ArgumentTypeError(
-                f"expected a number >= 0. Received: {flag} {text}")
+        if not (math.isfinite(value) and accepts(value)):
+            raise argparse.ArgumentTypeError(f"expected {expected}. Received: {flag} {text}")
         return value
     return parse
