@@ -17,7 +17,6 @@ import socket
 import sys
 import time
 from collections.abc import Sequence
-
 from typing import TYPE_CHECKING
 
 from nbreplica import _tensorflow

@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Callable, Iterable
 
 from nbreplica import _visibility
+from nbreplica._checks import is_whole
 
 #: A selection listener: called with the new :func:`selected_devices` value.
 Listener = Callable[[tuple[int, ...] | None], None]
@@ -109,11 +110,11 @@ def observe_selection(listener: Listener) -> Callable[[], None]:
 def _validated(indices: Iterable[int]) -> tuple[int, ...]:
     chosen = list(indices)
     for index in chosen:
-        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        if not is_whole(index) or index < 0:
             raise ValueError(
                 "Device indices must be non-negative integers. "
                 f"Received: indices={chosen!r}"
             )
     if len(set(chosen)) != len(chosen):
         raise ValueError(f"Device indices must be unique. Received: indices={chosen!r}")
-    return tuple(sorted(chosen))
+    return tuple(sorted(int(index) for index in chosen))

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from fake_tf_config import FakeTfConfig
 
@@ -57,7 +58,15 @@ def test_use_devices_validates_indices():
         nbreplica.use_devices([0, -1])
     with pytest.raises(ValueError, match=r"unique"):
         nbreplica.use_devices([1, 1])
+    with pytest.raises(ValueError, match=r"non-negative integers.*Received: indices=\[True\]"):
+        nbreplica.use_devices([True])
     assert nbreplica.selected_devices() is None
+    try:
+        nbreplica.use_devices(np.array([2, 0]))  # NumPy integers come back as ints
+        assert nbreplica.selected_devices() == (0, 2)
+        assert all(type(index) is int for index in nbreplica.selected_devices())
+    finally:
+        nbreplica.use_devices(None)
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from nbreplica.bench.plots import scaling_figure, utilization_figure
 from nbreplica.bench.report import save as save_report
 from nbreplica.bench.report import summary_html, summary_text
 from nbreplica.bench.stats import scaling_table, summarize
-from nbreplica.bench.tables import as_text
 from nbreplica.bench.store import existing_store
+from nbreplica.bench.tables import as_text
 
 
 class PrettyPrinter(Protocol):

@@ -8,9 +8,9 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import tensorflow as tf
 
+from nbreplica._checks import is_whole
 from nbreplica.accelerators import Accelerator, pick_devices
 from nbreplica.bench.data import SweepData
 from nbreplica.bench.flags import DEFAULT_BUDGET_S, DEFAULT_TARGET_CI
@@ -246,10 +246,7 @@ def _device_counts(devices: Iterable[int], available: int | None) -> list[int]:
             f"devices must be a sequence of device counts, e.g. (1, 2, 4, 8). "
             f"Received: devices={devices!r}"
         ) from None
-    if not requested or any(
-        isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1
-        for n in requested
-    ):
+    if not requested or any(not is_whole(n) or n < 1 for n in requested):
         raise ValueError(
             "devices must be whole device counts >= 1, e.g. (1, 2, 4, 8). "
             f"Received: devices={tuple(requested)!r}"
@@ -282,7 +279,7 @@ def _check_settings(*, scaling: str, efficiency_threshold: float, confidence: fl
     if scaling not in SCALINGS:
         raise ValueError(f"scaling must be one of {SCALINGS}. Received: scaling={scaling!r}")
     for label, value in counts.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        if not is_whole(value) or value < 1:
             raise ValueError(
                 f"{label} must be a whole number >= 1. Received: {label}={value!r}"
             )

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from nbreplica._checks import is_number
 from nbreplica.bench.progress import Status, TimeLeft, describe_width
 from nbreplica.bench.strategies import BASELINE
 
@@ -74,8 +75,7 @@ class Precision:
             ("budget", budget, "the seconds an adaptive sweep may take (e.g. 180); pass "
              "target_ci=None for a sweep without one"),
         ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                    0 < value < math.inf):
+            if not is_number(value) or not 0 < value < math.inf:
                 raise ValueError(f"{name} must be {expected}. Received: {name}={value!r}")
         return cls(repeats, float(target_ci), float(budget))
 

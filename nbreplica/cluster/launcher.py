@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from nbreplica._checks import is_number, is_whole
 from nbreplica._emulation import EMULATE_ENV_VAR
 from nbreplica._errors import WorkerError
 from nbreplica.cluster import tf_config
@@ -89,13 +90,12 @@ def _check(fn: Callable[..., Any], workers: int, backend: str | RayBackend,
            timeout: float | None) -> None:
     if not callable(fn):
         raise TypeError(f"fn must be a function to run in every worker. Received: fn={fn!r}")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+    if not is_whole(workers) or workers < 1:
         raise ValueError(f"workers must be a whole number >= 1. Received: workers={workers!r}")
     if not isinstance(backend, RayBackend) and backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS} or a RayBackend. "
                          f"Received: backend={backend!r}")
-    if timeout is not None and (isinstance(timeout, bool)
-                                or not isinstance(timeout, (int, float)) or timeout <= 0):
+    if timeout is not None and (not is_number(timeout) or not timeout > 0):
         raise ValueError(
             f"timeout must be a number of seconds > 0, or None. Received: timeout={timeout!r}"
         )

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from nbreplica._checks import is_number
 from nbreplica._errors import LaunchTimeout, WorkerError
 from nbreplica.cluster import tf_config
 from nbreplica.cluster.job import Job, decode
@@ -58,7 +59,7 @@ class RayBackend:
     def __post_init__(self) -> None:
         for name in ("cpus_per_worker", "gpus_per_worker"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            if not is_number(value) or not value >= 0:
                 raise ValueError(f"{name} must be a number >= 0. Received: {name}={value!r}")
         if not self.bundle:
             raise ValueError(

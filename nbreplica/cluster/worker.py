@@ -16,10 +16,9 @@ from typing import Any
 
 from nbreplica import _tensorflow
 from nbreplica._errors import NbreplicaError
-from nbreplica.cluster.current import WorkerContext, context, enter
 from nbreplica.cluster import tf_config
+from nbreplica.cluster.current import WorkerContext, context, enter
 from nbreplica.cluster.job import Job, read_job, write_value
-
 
 #: What a worker does, for its command line's help.
 DESCRIPTION = (

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 
+from nbreplica._checks import is_number
 from nbreplica.devices.inventory import snapshot
 from nbreplica.devices.records import GIB, DeviceStats
 
@@ -23,13 +23,11 @@ def free_gpus(
 
         nbreplica.use_devices(nbreplica.free_gpus(min_free_gib=8))
     """
-    if (isinstance(min_free_gib, bool) or not isinstance(min_free_gib, numbers.Real)
-            or min_free_gib < 0):
+    if not is_number(min_free_gib) or not min_free_gib >= 0:
         raise ValueError(
             f"min_free_gib must be a number >= 0. Received: min_free_gib={min_free_gib!r}"
         )
-    if (isinstance(max_utilization, bool) or not isinstance(max_utilization, numbers.Real)
-            or not 0 <= max_utilization <= 100):
+    if not is_number(max_utilization) or not 0 <= max_utilization <= 100:
         raise ValueError(
             "max_utilization must be a percentage between 0 and 100. "
             f"Received: max_utilization={max_utilization!r}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 import threading
 import time
 from collections import deque
@@ -11,6 +10,7 @@ from types import TracebackType
 
 import pandas as pd
 
+from nbreplica._checks import is_number, is_whole
 from nbreplica.devices.inventory import snapshot
 from nbreplica.devices.periodic import Periodic
 from nbreplica.devices.records import DeviceStats
@@ -46,11 +46,11 @@ class Sampler:
         capacity: int = 10_000,
         source: Callable[[], Sequence[DeviceStats]] = snapshot,
     ) -> None:
-        if isinstance(interval, bool) or not isinstance(interval, numbers.Real) or not interval > 0:
+        if not is_number(interval) or not interval > 0:
             raise ValueError(
                 f"interval must be a number of seconds > 0. Received: interval={interval!r}"
             )
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+        if not is_whole(capacity) or capacity < 1:
             raise ValueError(
                 f"capacity must be a whole number of samples >= 1. Received: capacity={capacity!r}"
             )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -12,6 +11,7 @@ import ipywidgets as widgets
 import traitlets
 
 from nbreplica import selection
+from nbreplica._checks import is_number
 from nbreplica.devices import DeviceStats, free_gpus, nvml_status, snapshot
 from nbreplica.devices.console import NOT_AVAILABLE, memory_text, power_text, temperature_text
 from nbreplica.devices.periodic import Periodic
@@ -119,8 +119,7 @@ class GpuPicker(widgets.VBox):
         source: Callable[[], Sequence[DeviceStats]] = snapshot,
         **kwargs: Any,
     ) -> None:
-        if (isinstance(refresh_interval, bool) or not isinstance(refresh_interval, numbers.Real)
-                or not refresh_interval > 0):
+        if not is_number(refresh_interval) or not refresh_interval > 0:
             raise ValueError(
                 "refresh_interval must be a number of seconds > 0. "
                 f"Received: refresh_interval={refresh_interval!r}"

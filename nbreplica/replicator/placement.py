@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from nbreplica._checks import is_whole
 from nbreplica.accelerators import Accelerator, list_devices, locate
 from nbreplica.selection import selected_devices
 
@@ -48,10 +49,10 @@ def _requested_ids(gpus: object, available: list[Accelerator]) -> list[int]:
     if gpus is None:
         selected = selected_devices()
         return list(selected) if selected is not None else [a.index for a in available]
-    if _is_int(gpus):
+    if is_whole(gpus):
         return list(range(gpus))
     if isinstance(gpus, (list, tuple)):
-        if not all(_is_int(i) for i in gpus):
+        if not all(is_whole(i) for i in gpus):
             raise TypeError(
                 f"`gpus` must hold integer GPU ids. Received: gpus={gpus!r}"
             )
@@ -64,7 +65,3 @@ def _requested_ids(gpus: object, available: list[Accelerator]) -> list[int]:
         "`gpus` must be None, an integer >= 2 or a list of GPU ids. "
         f"Received: gpus={gpus!r} of type {type(gpus).__name__}"
     )
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import collections
 import ctypes
-import numbers
 import threading
 import time
 import types
@@ -19,6 +18,7 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from nbreplica._checks import is_number
 from nbreplica.devices import nvml
 from nbreplica.testing import abi
 from nbreplica.testing.gpus import FakeGpu, processes_at, value_at
@@ -109,7 +109,7 @@ class FakeDriver:
                 "missing_functions must be a collection of C function names the fake "
                 f"exports ({sorted(FUNCTIONS)}). Received: missing_functions={missing_functions!r}"
             )
-        if isinstance(step, bool) or not isinstance(step, numbers.Real) or not step > 0:
+        if not is_number(step) or not step > 0:
             raise ValueError(f"step must be a number of seconds > 0. Received: step={step!r}")
         self.gpus = tuple(gpus)
         self.driver_version = driver_version

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
+from nbreplica._checks import is_whole
 from nbreplica.devices.records import GIB
 
 #: A value that may change over time: a constant, a sequence (one entry per ``step``
@@ -70,8 +71,7 @@ class FakeGpu:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"name must be a non-empty string. Received: name={self.name!r}")
-        if (isinstance(self.memory_total, bool) or not isinstance(self.memory_total, int)
-                or self.memory_total <= 0):
+        if not is_whole(self.memory_total) or self.memory_total <= 0:
             raise ValueError(
                 "memory_total must be a positive number of bytes. "
                 f"Received: memory_total={self.memory_total!r}"

@@ -110,6 +110,8 @@ def test_ray_backend_settings_are_checked():
     with pytest.raises(ValueError, match=r"cpus_per_worker must be .*Received: "
                        r"cpus_per_worker=-1"):
         RayBackend(cpus_per_worker=-1)
+    with pytest.raises(ValueError, match=r"Received: gpus_per_worker=nan"):
+        RayBackend(gpus_per_worker=float("nan"))
     with pytest.raises(ValueError, match=r"placement must be one of .*Received: "
                        r"placement='EVERYWHERE'"):
         RayBackend(placement="EVERYWHERE")

@@ -24,7 +24,8 @@ def test_multi_input_multi_output_with_loss_dict_by_output_name():
     parallel = nbreplica.replicate(template, gpus=3)
     xa, xb, y1, y2 = _data((11, 4), (11, 3), (11, 2), (11, 1))
 
-    for got, want in zip(parallel.predict([xa, xb], verbose=0), template.predict([xa, xb], verbose=0)):
+    for got, want in zip(parallel.predict([xa, xb], verbose=0),
+                         template.predict([xa, xb], verbose=0)):
         np.testing.assert_allclose(got, want, atol=1e-5)
     parallel.compile(optimizer="sgd", loss={"first": "mse", "second": "mae"})
     history = parallel.fit([xa, xb], {"first": y1, "second": y2}, batch_size=5, verbose=0)
@@ -58,7 +59,8 @@ def test_siamese_model_with_repeated_outputs_gets_unique_output_names():
     parallel = nbreplica.replicate(template, gpus=2)
     assert len(set(parallel.output_names)) == 2
     xl, xr, y = _data((8, 4), (8, 4), (8, 3))
-    for got, want in zip(parallel.predict([xl, xr], verbose=0), template.predict([xl, xr], verbose=0)):
+    for got, want in zip(parallel.predict([xl, xr], verbose=0),
+                         template.predict([xl, xr], verbose=0)):
         np.testing.assert_allclose(got, want, atol=1e-5)
     parallel.compile(optimizer="sgd", loss=["mse", "mse"])
     assert np.isfinite(parallel.fit([xl, xr], [y, y], verbose=0).history["loss"][0])
@@ -142,6 +144,7 @@ def test_an_output_without_loss_gets_no_gradient():
 
 def test_synchronized_batch_normalization_warns_that_statistics_are_per_replica():
     x_in = keras.Input((3,))
-    template = keras.Model(x_in, keras.layers.BatchNormalization(synchronized=True, name="bn")(x_in))
+    normalized = keras.layers.BatchNormalization(synchronized=True, name="bn")(x_in)
+    template = keras.Model(x_in, normalized)
     with pytest.warns(UserWarning, match=r"per replica.*synchronized=True.*\['bn'\]"):
         nbreplica.replicate(template, gpus=2)

@@ -13,7 +13,8 @@ from replica_models import make_mlp
     [
         (1, ValueError, r"gpus >= 2.*Received: gpus=1"),
         ([3], ValueError, r"gpus >= 2"),
-        (9, ValueError, r"expect the following devices.*GPU 8.*only has.*Emulated GPU 7.*Try reducing `gpus`"),
+        (9, ValueError,
+         r"expect the following devices.*GPU 8.*only has.*Emulated GPU 7.*Try reducing `gpus`"),
         ([0, 8], ValueError, r"GPU 8"),
         ([1, 1], ValueError, r"unique.*Received: gpus=\[1, 1\]"),
         ([0, -1], ValueError, r"negative.*Received: gpus=\[0, -1\]"),
@@ -43,7 +44,8 @@ def test_not_a_keras_model():
 
 
 def test_an_unbuilt_model_that_cannot_be_built():
-    with pytest.raises(ValueError, match=r"needs a built model.*Received: model='unbuilt' \(built=False\)"):
+    with pytest.raises(ValueError,
+                       match=r"needs a built model.*Received: model='unbuilt' \(built=False\)"):
         nbreplica.replicate(keras.Sequential([keras.layers.Dense(2)], name="unbuilt"), gpus=2)
 
 
@@ -61,7 +63,8 @@ def test_a_failure_inside_a_replica_names_the_replica_and_its_device():
     x = np.zeros((8, 2), "float32")
     x[5] = 1000.0  # rows 4-5 go to replica 2
     with pytest.raises(nbreplica.ReplicaError,
-                       match=r"(?s)Caught ValueError in replica 2 on device /device:CPU:3.*out of range"):
+                       match=r"(?s)Caught ValueError in replica 2 on device /device:CPU:3"
+                             r".*out of range"):
         parallel(x)
 
 

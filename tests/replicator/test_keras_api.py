@@ -22,7 +22,8 @@ def test_fit_with_validation_callbacks_and_history():
     seen_epochs = []
     history = parallel.fit(
         x, y, batch_size=16, epochs=3, validation_data=random_data(10, seed=9),
-        callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen_epochs.append(e))],
+        callbacks=[keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: seen_epochs.append(epoch))],
         verbose=0)
     assert seen_epochs == [0, 1, 2]
     assert set(history.history) == {"loss", "mae", "val_loss", "val_mae"}

@@ -15,7 +15,8 @@ import tensorflow as tf
 import nbreplica
 
 PROBE = Path(__file__).with_name("placement_probe.py")
-PLACED = re.compile(r"placer\.cc.*\] (?P<node>\S+): \((?P<op>\w+)\): \S+/device:(?P<device>\w+:\d+)")
+PLACED = re.compile(r"placer\.cc.*\] (?P<node>\S+): \((?P<op>\w+)\): "
+                    r"\S+/device:(?P<device>\w+:\d+)")
 HEAVY_OPS = {"MatMul", "BiasAdd", "BiasAddGrad", "Relu", "ReluGrad"}
 
 
