@@ -49,10 +49,10 @@ def launch(fn: Callable[..., Any], *args: Any, workers: int = 2,
             worker, spread over the machines of the Ray cluster this process is
             connected to (``ray.init()`` is called if it is not: ``RAY_ADDRESS``
             names a cluster, else Ray starts on this machine), one CPU each;
-            a :class:`~nbreplica.cluster.RayBackend` sets other resources. Ray
-            shows every worker's output, each line prefixed with its process.
+            a :class:`~nbreplica.cluster.RayBackend` sets other resources.
         timeout: seconds every worker has to start and join the cluster (``None``:
-            no limit); training itself is not limited.
+            no limit), on Ray including the wait for its resources; training itself
+            is not limited.
 
     Returns:
         What ``fn`` returned in each worker, in worker-index order (a Keras model
