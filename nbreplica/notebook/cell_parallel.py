@@ -56,6 +56,11 @@ class CellRun:
     """The device samples (time in seconds since ``started``); empty unless monitored."""
 
     @property
+    def ran(self) -> bool:
+        """Whether the body started to run (``False``: it did not compile)."""
+        return self.result.error_before_exec is None
+
+    @property
     def error(self) -> BaseException | None:
         """What the body raised (or its syntax error), if anything."""
         return self.result.error_before_exec or self.result.error_in_exec

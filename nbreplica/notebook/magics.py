@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from argparse import Namespace
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
@@ -18,6 +19,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import display
 
 from nbreplica import _tensorflow
+from nbreplica._errors import ResultsStoreError
 from nbreplica.bench import flags
 from nbreplica.bench.flags import DEFAULT_BUDGET_S, DEFAULT_TARGET_CI
 from nbreplica.bench.strategies import IN_PROCESS, MULTIWORKER
@@ -209,7 +211,7 @@ class ReplicateMagics(Magics):
         so far stay stored and are reported, and the device selection and Keras are
         restored.
         """
-        args = parse_argstring(self.replicate, line)
+        args = _arguments(self.replicate, "%%replicate", line)
         if not cell.strip():
             raise UsageError("%%replicate needs a cell body to run. Received: an empty cell")
         if self._running:
@@ -244,7 +246,7 @@ class ReplicateMagics(Magics):
         _refuse_sweep_options(args)
         run = run_parallel(self.shell, cell, devices, args.strategy, monitor=args.monitor)
         self.last_run = run
-        if not args.quiet:
+        if not args.quiet and run.ran:
             display(CellSummary(run))
         return run.error
 
@@ -303,13 +305,13 @@ class ReplicateMagics(Magics):
         from the results file (``$NBREPLICA_RESULTS``, else
         ``~/.nbreplica/results.sqlite``): its summary table, recommended device
         counts and scaling figure."""
-        args = parse_argstring(self.nbreplica_report, line)
+        args = _arguments(self.nbreplica_report, "%nbreplica_report", line)
         _tensorflow.load()
         from nbreplica.bench.result import SweepResult
 
         try:
             result = SweepResult.load(args.name)
-        except (FileNotFoundError, LookupError) as error:
+        except (FileNotFoundError, LookupError, ResultsStoreError) as error:
             raise UsageError(str(error)) from None
         if self.last_sweep is not None and self.last_sweep.sweep_id == result.sweep_id:
             result = self.last_sweep  # knows how many points were planned
@@ -320,6 +322,18 @@ class ReplicateMagics(Magics):
         if self._picker is not None:
             self._picker.close()
             self._picker = None
+
+
+def _arguments(magic: Callable[..., None], name: str, line: str) -> Namespace:
+    """``line`` parsed as ``magic``'s arguments; a line that cannot be split into
+    arguments (an unclosed quotation mark) raises a ``UsageError``."""
+    try:
+        return parse_argstring(magic, line)
+    except ValueError as error:  # shlex's, e.g. "No closing quotation"
+        raise UsageError(
+            f"{name} cannot split its line into arguments ({error}): close every quotation "
+            f"mark. Received: {name} {line}"
+        ) from None
 
 
 def _show_sweep(result: SweepResult) -> None:
