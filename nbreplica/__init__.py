@@ -32,6 +32,7 @@ _HOMES = {
     "NbreplicaError": "nbreplica._errors",
     "ReplicaError": "nbreplica._errors",
     "SweepError": "nbreplica._errors",
+    "ResultsStoreError": "nbreplica._errors",
     "selected_devices": "nbreplica.selection",
     "use_devices": "nbreplica.selection",
     "DeviceStats": "nbreplica.devices",

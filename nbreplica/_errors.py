@@ -19,6 +19,11 @@ class SweepError(NbreplicaError, RuntimeError):
     """A speedup sweep could not measure a point."""
 
 
+class ResultsStoreError(NbreplicaError, RuntimeError):
+    """The results file cannot be read or written; the message names it and says why
+    (a directory, a full disk, a damaged file, no permission)."""
+
+
 class WorkerError(NbreplicaError, RuntimeError):
     """A worker process of a multi-worker launch failed; the message names the worker
     and shows its last output lines (``worker`` and ``output`` hold them too)."""

@@ -6,8 +6,8 @@ import nbreplica
 
 PUBLIC = {
     "Accelerator", "DeviceConfigurationError", "cluster", "DeviceStats", "GpuPicker",
-    "NbreplicaError", "ProcessInfo", "ReplicaError", "ReplicatedModel", "Sampler",
-    "SweepError", "SweepInterrupted", "SweepResult", "TemplateCheckpoint",
+    "NbreplicaError", "ProcessInfo", "ReplicaError", "ReplicatedModel", "ResultsStoreError",
+    "Sampler", "SweepError", "SweepInterrupted", "SweepResult", "TemplateCheckpoint",
     "driver_version", "emulate_gpus", "free_gpus", "list_devices",
     "load_ipython_extension", "load_results", "multi_gpu_model", "nvml_status",
     "plot_comparison", "replicate", "selected_devices", "snapshot", "sweep",

@@ -25,7 +25,9 @@ class Recorder:
     Every point's speedup is taken against the baseline (strategy ``"single"``)
     recorded in the same repeat: measured minutes apart at most, the pair shares the
     machine's state. Each repeat's baseline must therefore be recorded before the
-    repeat's other points.
+    repeat's other points. Creating a recorder prepares ``store``
+    (:meth:`ResultsStore.prepare`): an unusable results file is reported before
+    anything is measured.
 
     Attributes:
         store: where every run is appended the moment it is recorded.
@@ -40,6 +42,7 @@ class Recorder:
 
     def __init__(self, store: ResultsStore, name: str | None, scaling: str,
                  target_ci: float | None = None) -> None:
+        store.prepare()
         self.store = store
         self.sweep_id = uuid.uuid4().hex[:12]
         self.name = name

@@ -13,7 +13,7 @@ from nbreplica.bench.plots import scaling_figure, utilization_figure
 from nbreplica.bench.report import save as save_report
 from nbreplica.bench.report import summary_html, summary_text
 from nbreplica.bench.stats import scaling_table, summarize
-from nbreplica.bench.store import existing_store
+from nbreplica.bench.store import existing_store, stored_runs
 from nbreplica.bench.tables import as_text
 
 
@@ -97,19 +97,12 @@ class SweepResult:
         Raises:
             FileNotFoundError: there is no results file.
             LookupError: the file holds no sweep called ``name`` (or none at all).
+            ResultsStoreError: the file cannot be read (a directory, a damaged file).
         """
         store = existing_store(results_path)
-        runs = store.runs(name)
+        runs = stored_runs(store, name, argument="name")
         if runs.empty:
-            if name is None:
-                raise LookupError(
-                    f"No sweep is stored in {store.path} yet. Received: name=None"
-                )
-            held = ", ".join(repr(n) for n in dict.fromkeys(store.runs()["sweep_name"]))
-            raise LookupError(
-                f"No sweep called {name!r} in {store.path}; it holds {held or 'none'}. "
-                f"Received: name={name!r}"
-            )
+            raise LookupError(f"No sweep is stored in {store.path} yet. Received: name=None")
         sweep_id = str(runs["sweep_id"].iloc[-1])
         runs = runs[runs["sweep_id"] == sweep_id].reset_index(drop=True)
         return cls(

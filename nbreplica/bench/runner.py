@@ -133,6 +133,9 @@ def sweep(
     Raises:
         ValueError: a bad argument (device counts, data smaller than one batch, ...).
         SweepError: ``model_fn`` raised or did not return a compiled model.
+        ResultsStoreError: the results file cannot be used (a directory, a full disk,
+            a damaged file); raised before anything is measured, or when a run cannot
+            be stored.
         SweepInterrupted: the sweep was interrupted; the points measured so far are
             stored and in its ``result``.
 

@@ -2,7 +2,9 @@
 
 Each point is committed the moment it is measured, so an interrupted sweep or a dead
 kernel loses nothing already measured. Several processes may write at once: the file
-runs in WAL mode and writers wait (busy timeout) instead of failing on a lock.
+runs in WAL mode and writers wait (busy timeout) instead of failing on a lock. A file
+that cannot be used (a directory, a full disk, a damaged file) raises a
+:class:`~nbreplica.ResultsStoreError` that names it and says why.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
+
+from nbreplica.bench.store_errors import check_usable, translated
 
 RESULTS_ENV_VAR = "NBREPLICA_RESULTS"
 _BUSY_TIMEOUT_S = 60.0
@@ -95,12 +99,34 @@ class ResultsStore:
     """Append-only access to one results file (created on first use).
 
     Every call opens its own short-lived connection, so a store object can be kept in
-    a notebook for a whole session and shared by threads without holding a lock.
+    a notebook for a whole session and shared by threads without holding a lock. Every
+    call raises :class:`~nbreplica.ResultsStoreError` when the file cannot be used.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path).expanduser() if path is not None else default_results_path()
+        self._given = path
         self._ready = False
+
+    @property
+    def received(self) -> str:
+        """How the caller named the file, as an error message's ``Received:`` part."""
+        if self._given is not None:
+            return f"results_path={self._given!r}"
+        configured = os.environ.get(RESULTS_ENV_VAR, "").strip()
+        return (f"results_path=None, ${RESULTS_ENV_VAR}={configured!r}" if configured
+                else f"results_path=None (the default file, {self.path})")
+
+    def prepare(self) -> None:
+        """Make sure runs can be appended: the path is no directory, its disk is not
+        full, and the file (created with its tables if need be) is a results file.
+
+        Raises:
+            ResultsStoreError: it is not so; the message says what to do.
+        """
+        check_usable(self.path, self.received)
+        with translated(self.path, self.received), closing(self._connect()):
+            pass
 
     def append(self, record: RunRecord, samples: pd.DataFrame | None = None) -> None:
         """Commit one run, and the device samples taken while it ran, atomically.
@@ -109,7 +135,7 @@ class ResultsStore:
         run's sweep id, strategy, device count and repeat.
         """
         row = dataclasses.astuple(record)
-        with closing(self._connect()) as connection:
+        with translated(self.path, self.received), closing(self._connect()) as connection:
             connection.execute("BEGIN IMMEDIATE")
             connection.execute(
                 f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) "
@@ -150,7 +176,7 @@ class ResultsStore:
                 "(SELECT sweep_id FROM runs WHERE sweep_name = ?)"
             )
             parameters = (sweep, sweep)
-        with closing(self._connect()) as connection:
+        with translated(self.path, self.received), closing(self._connect()) as connection:
             frame = pd.read_sql_query(query + " ORDER BY rowid", connection, params=parameters)
         return frame.reindex(columns=columns)
 
@@ -200,8 +226,30 @@ def load_results(
 
     Pass the frame to :func:`nbreplica.plot_comparison` to put several sweeps on one
     chart, or to :func:`nbreplica.bench.stats.summarize` for medians and intervals.
+
+    Raises:
+        FileNotFoundError: there is no results file.
+        LookupError: the file holds no sweep called ``sweep``.
+        ResultsStoreError: the file cannot be read (a directory, a damaged file).
     """
-    return existing_store(results_path).runs(sweep)
+    return stored_runs(existing_store(results_path), sweep, argument="sweep")
+
+
+def stored_runs(store: ResultsStore, sweep: str | None, *, argument: str) -> pd.DataFrame:
+    """The runs of ``sweep`` (a name or an id; ``None``: every run) in ``store``.
+
+    Raises:
+        LookupError: ``sweep`` is given but no stored run belongs to it; the message
+            lists the sweeps held and names the caller's ``argument``.
+    """
+    runs = store.runs(sweep)
+    if runs.empty and sweep is not None:
+        held = ", ".join(repr(name) for name in dict.fromkeys(store.runs()["sweep_name"]))
+        raise LookupError(
+            f"No sweep called {sweep!r} in {store.path}; it holds {held or 'none'}. "
+            f"Received: {argument}={sweep!r}"
+        )
+    return runs
 
 
 def existing_store(results_path: str | os.PathLike[str] | None = None) -> ResultsStore:

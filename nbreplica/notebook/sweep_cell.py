@@ -16,6 +16,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
+from nbreplica._errors import ResultsStoreError
 from nbreplica.accelerators import Accelerator
 from nbreplica.bench.measure import Measurement, Point
 from nbreplica.bench.multiworker import point_devices
@@ -61,9 +62,13 @@ def sweep_cell(shell: InteractiveShell, body: str, devices: Sequence[Accelerator
     goes). The namespace is the last run's.
 
     Raises:
-        UsageError: a run trained nothing, or with data of unknown batch size.
+        UsageError: a run trained nothing, or with data of unknown batch size; the
+            results file cannot be used (reported before the first run).
     """
-    recorder = Recorder(ResultsStore(), name, SCALING, precision.target_ci)
+    try:
+        recorder = Recorder(ResultsStore(), name, SCALING, precision.target_ci)
+    except ResultsStoreError as error:
+        raise UsageError(str(error)) from None
 
     def make_point(kind: str, count: int, repeat: int) -> Point:
         return Point(kind, point_devices(kind, count, devices), repeat, 0)
