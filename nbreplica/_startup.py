@@ -8,34 +8,53 @@
   with N GPUs under pynvml (a notebook kernel is a separate process: this is how a
   test or a demo gives it GPUs to show).
 - ``NBREPLICA_EMULATE_GPUS=N`` makes N emulated GPUs, which starts TensorFlow.
+- Keras finds nbreplica's saved classes (see :mod:`nbreplica._keras_registry`).
+
+A variable that holds something other than a device count is reported with a warning
+that names it, and ignored: ``import nbreplica`` does not fail over one.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 
-from nbreplica import _emulation
+from nbreplica import _emulation, _keras_registry
 
 FAKE_NVML_ENV_VAR = "NBREPLICA_FAKE_NVML"
 
 
 def configure() -> None:
-    """Apply every setting above.
+    """Apply every setting above."""
+    os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    _keras_registry.install()
+    for apply in (install_fake_nvml_from_env, emulate_from_env):
+        try:
+            apply()
+        except ValueError as error:
+            warnings.warn(f"nbreplica ignores a variable of its environment: {error}",
+                          UserWarning, stacklevel=2)
+
+
+def emulate_from_env() -> None:
+    """Make the emulated GPUs ``NBREPLICA_EMULATE_GPUS`` asks for (starts TensorFlow).
 
     Raises:
-        ValueError: a variable holds something other than a device count.
+        ValueError: the variable holds something other than a device count.
     """
-    os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
-    install_fake_nvml_from_env()
     count = _emulation.requested_from_env()
     if count:
-        from nbreplica.accelerators import emulate_gpus  # starts TensorFlow
+        from nbreplica.accelerators import emulate_gpus
 
         emulate_gpus(count)
 
 
 def install_fake_nvml_from_env() -> None:
-    """Install the simulated NVML driver when ``NBREPLICA_FAKE_NVML`` asks for one."""
+    """Install the simulated NVML driver when ``NBREPLICA_FAKE_NVML`` asks for one.
+
+    Raises:
+        ValueError: the variable holds something other than a device count.
+    """
     raw = os.environ.get(FAKE_NVML_ENV_VAR, "").strip()
     if not raw:
         return

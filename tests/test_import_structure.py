@@ -27,7 +27,8 @@ LAYERS = [
     ["nbreplica.cluster"],
     ["nbreplica.bench"],
     ["nbreplica.notebook"],
-    ["nbreplica._startup", "nbreplica.cli", "nbreplica.__main__", "nbreplica"],
+    ["nbreplica._startup", "nbreplica._keras_registry", "nbreplica.cli", "nbreplica.__main__",
+     "nbreplica"],
 ]
 
 
@@ -168,3 +169,34 @@ def test_a_failing_tensorflow_import_shows_what_tensorflow_wrote(tmp_path):
         run_python("import nbreplica\nnbreplica.list_devices()", PYTHONPATH=str(tmp_path))
     assert "C++ says why" in failed.value.stderr
     assert "ImportError: no tensorflow" in failed.value.stderr
+
+
+def keras_model():
+    import keras
+
+    inputs = keras.Input((3,))
+    return keras.Model(inputs, keras.layers.Dense(2)(inputs))
+
+
+@pytest.mark.parametrize("imports", ["import nbreplica, keras", "import keras, nbreplica"])
+def test_a_saved_replicated_model_loads_after_a_bare_import(tmp_path, imports):
+    template = keras_model()
+    nbreplica.replicate(template, gpus=2).save(tmp_path / "rep.keras")
+    done = run_python(
+        f"import sys\n{imports}\n"
+        "print(sorted(m for m in sys.modules if m.startswith('nbreplica.replicator')))\n"
+        f"loaded = keras.models.load_model({str(tmp_path / 'rep.keras')!r})\n"
+        "print(type(loaded).__name__, len(loaded.devices))",
+        NBREPLICA_EMULATE_GPUS="2",
+    )
+    assert done.stdout.splitlines()[-2:] == ["[]", "ReplicatedModel 2"]
+
+
+def test_a_bad_variable_is_a_warning_not_an_import_error():
+    done = run_python("import sys, nbreplica\nprint('tensorflow' in sys.modules)",
+                      NBREPLICA_FAKE_NVML="abc")
+    assert done.stdout.strip() == "False"
+    assert ("UserWarning: nbreplica ignores a variable of its environment: NBREPLICA_FAKE_NVML "
+            "must be a whole number of devices >= 1. Received: NBREPLICA_FAKE_NVML='abc'"
+            ) in done.stderr
+    assert "Traceback" not in done.stderr
