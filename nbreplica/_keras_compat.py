@@ -7,18 +7,12 @@ supports, with TensorFlow 2.16.2) and 3.15.1 (with TensorFlow 2.21).
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import keras
 from keras.src.backend.common.masking import get_keras_mask, set_keras_mask
 
-#: The attributes ``Model.compile`` sets that a model's ``train_step``, ``test_step``,
-#: ``compute_loss``, ``compute_metrics`` and ``metrics`` read.
-_COMPILE_STATE = ("compiled", "optimizer", "_compile_loss", "_compile_metrics",
-                  "_loss_tracker")
-_ABSENT = object()
 
 
 def get_mask(tensor: Any) -> Any:
@@ -48,31 +42,10 @@ def flatten_layers(model: keras.Layer) -> list[keras.Layer]:
     return model._flatten_layers()
 
 
-def compute_loss(model: keras.Model, **kwargs: Any) -> Any:
-    """``model.compute_loss(**kwargs)``, leaving out ``training`` for overrides written
-    before Keras 3.3 added it (``Trainer._compute_loss``)."""
-    return model._compute_loss(**kwargs)
-
-
-@contextlib.contextmanager
-def lent_compile_state(owner: keras.Model, borrower: keras.Model) -> Iterator[None]:
-    """Within the context, ``borrower`` holds ``owner``'s compile state: its optimizer,
-    loss, metrics and loss tracker (Keras keeps the last three private).
-
-    The attributes are set without Keras's tracking, so ``borrower`` does not adopt
-    them as its own weights or metrics, and are put back on exit.
-    """
-    saved = {name: borrower.__dict__.get(name, _ABSENT) for name in _COMPILE_STATE}
-    for name in _COMPILE_STATE:
-        object.__setattr__(borrower, name, getattr(owner, name, None))
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is _ABSENT:
-                object.__delattr__(borrower, name)
-            else:
-                object.__setattr__(borrower, name, value)
+def seed_generators(layer: keras.Layer) -> list[keras.random.SeedGenerator]:
+    """The ``SeedGenerator``s ``layer`` itself owns, not those of its sublayers
+    (``_seed_generators``)."""
+    return list(layer._seed_generators)
 
 
 def compile_arguments(model: keras.Model) -> dict[str, Any]:
@@ -82,9 +55,52 @@ def compile_arguments(model: keras.Model) -> dict[str, Any]:
     return dict(model._compile_config.config)
 
 
-def compile_token(model: keras.Model) -> object:
-    """An object that changes whenever ``model`` is compiled again."""
-    return model._compile_config
+def compute_loss(model: keras.Model, **kwargs: Any) -> Any:
+    """``model.compute_loss(**kwargs)``, leaving out ``training`` for overrides written
+    before Keras 3.3 added it (``Trainer._compute_loss``)."""
+    return model._compute_loss(**kwargs)
+
+
+#: The attributes ``Model.compile`` sets that Keras's training loop, a model's steps
+#: and its ``metrics`` read.
+COMPILE_STATE = ("optimizer", "compiled", "loss", "steps_per_execution", "_run_eagerly",
+                 "_compile_loss", "_compile_metrics", "_loss_tracker", "_compile_config")
+
+
+class _Shared:
+    """A compile-state attribute read from and written to the model held in
+    ``owner_attribute``. Before that model is attached (while Keras's constructor
+    runs), the value is kept on the sharing model itself."""
+
+    def __init__(self, name: str, owner_attribute: str) -> None:
+        self.name, self.owner_attribute = name, owner_attribute
+        self.fallback = f"_{owner_attribute}_unset{name}"
+
+    def __get__(self, model: Any, cls: type | None = None) -> Any:
+        if model is None:
+            return self
+        owner = model.__dict__.get(self.owner_attribute)
+        if owner is None:
+            return model.__dict__.get(self.fallback)
+        return getattr(owner, self.name, None)
+
+    def __set__(self, model: Any, value: Any) -> None:
+        owner = model.__dict__.get(self.owner_attribute)
+        if owner is None:
+            model.__dict__[self.fallback] = value
+        else:
+            setattr(owner, self.name, value)
+
+
+def share_compile_state(owner_attribute: str) -> Callable[[type], type]:
+    """A class decorator: the model class's compile state (:data:`COMPILE_STATE`) is
+    that of the model its instances hold in ``owner_attribute``, whatever that model's
+    own ``compile`` set."""
+    def decorate(cls: type) -> type:
+        for name in COMPILE_STATE:
+            setattr(cls, name, _Shared(name, owner_attribute))
+        return cls
+    return decorate
 
 
 def rebuild_variable(variable: keras.Variable, value: Any) -> None:

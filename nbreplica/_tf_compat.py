@@ -13,3 +13,9 @@ def is_watched(tensor: tf.Tensor) -> bool:
     ``tensor``: it was computed from watched values (a model's input usually is not;
     the output of a layer before it is)."""
     return bool(record.should_record_backprop([tensor]))
+
+
+def is_recording() -> bool:
+    """Whether a gradient tape is recording on this thread now (inside a backward pass:
+    someone takes a gradient of a gradient)."""
+    return bool(record.could_possibly_record())

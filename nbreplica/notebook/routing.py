@@ -17,7 +17,6 @@ from typing import Any, ContextManager, Protocol
 import keras
 import tensorflow as tf
 
-from nbreplica._keras_compat import compile_arguments, compile_token
 from nbreplica.accelerators import Accelerator
 from nbreplica.bench.measure import mirrored_strategy
 from nbreplica.bench.strategies import BASELINE
@@ -73,19 +72,19 @@ class AsIs:
 
 @dataclass
 class _Replica:
-    """A template's replicated model, and the compile settings it last copied."""
+    """A template's replicated model."""
 
     template: keras.Model  # kept alive, so that the id the replica is found by stays unique
     model: ReplicatedModel
-    compiled_with: object = None
 
 
 class Split:
     """``replicate``: a built, compiled model runs through a replicated copy.
 
     One :class:`~nbreplica.ReplicatedModel` per model is made on first use and kept
-    for the routing's life (one cell run), compiled like its template and sharing the
-    template's optimizer, so optimizer state carries on across cells.
+    for the routing's life (one cell run); it shares the template's compile state
+    (whatever the template was last compiled with), so optimizer state carries on
+    across cells.
     """
 
     name = "split"
@@ -118,24 +117,7 @@ class Split:
         if replica is None:
             gpus = [device.index for device in self.devices]
             replica = self._replicas[id(template)] = _Replica(template, replicate(template, gpus))
-        # The template may have been (re)compiled since: follow its latest settings.
-        if template.compiled and replica.compiled_with is not compile_token(template):
-            _compile_like(replica.model, template)
-            replica.compiled_with = compile_token(template)
         return replica.model
-
-
-def _compile_like(replicated: ReplicatedModel, template: keras.Model) -> None:
-    """Compile ``replicated`` with ``template``'s compile arguments and optimizer object.
-
-    Reusing the arguments ``compile`` received keeps unregistered custom losses and
-    metrics working, and passing ``template.optimizer`` shares its state.
-    """
-    arguments = compile_arguments(template)
-    arguments["optimizer"] = template.optimizer
-    # A replicated model never runs under XLA (it would ignore every device scope).
-    arguments.pop("jit_compile", None)
-    replicated.compile(**arguments)
 
 
 class Mirrored:

@@ -1,18 +1,24 @@
 """The replicated forward pass as one differentiable operation.
 
-**Split** the batch on the host, run each **replica**'s forward pass on its device,
-**merge** the outputs (and their Keras masks) on the merge device. Its gradient
-**applies** each replica's backward pass on that replica's device, seeded with the
-replica's share of the output gradients, and combines the replicas' weight gradients
-(see :mod:`nbreplica.replicator.gradients`). Whatever computes the loss and applies the
-gradients around it — Keras's stock ``train_step`` or a template's own — runs
-unchanged.
+:func:`replicated_call` reads as its stages: **scatter** the batch on the host, run each
+**replica**'s forward pass on its device, **gather** the outputs (and their Keras masks
+and added losses) on the merge device. Its gradient runs each replica's **backward**
+pass on that replica's device, seeded with the replica's rows of the output gradients,
+and combines the replicas' weight gradients (see :mod:`nbreplica.replicator.gradients`).
+Whatever computes the loss and applies the gradients around it — Keras's stock
+``train_step`` or a template's own — runs unchanged.
+
+A gradient of that gradient (a gradient penalty: the backward pass runs while another
+tape records) is taken by running the replicas' forward passes again inside the
+backward pass, where the recording tape sees them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import keras
@@ -25,6 +31,8 @@ from nbreplica.accelerators import HOST_DEVICE, Accelerator
 from nbreplica.replicator import plan as batch_plan
 from nbreplica.replicator.gradients import combine_gradients
 
+_replica_depth = threading.local()
+
 
 @dataclass(frozen=True)
 class Placement:
@@ -34,6 +42,37 @@ class Placement:
     merge_device: str
 
 
+def inside_replica() -> bool:
+    """Whether this thread is running one replica's forward pass (where a model's calls
+    run as they are, on that replica's device)."""
+    return getattr(_replica_depth, "value", 0) > 0
+
+
+def has_batch(inputs: Any) -> bool:
+    """Whether ``inputs`` hold a tensor with a batch axis to split."""
+    return batch_plan.batch_size_of(tf.nest.flatten(inputs)) is not None
+
+
+@dataclass
+class _Scattered:
+    """The batch laid out over the replicas."""
+
+    plan: batch_plan.BatchPlan
+    shards: list[list[Any]]  # shards[k][i]: replica i's rows of flat input k
+    mask_shards: list[list[Any]]  # the same for the flat ``mask`` argument
+    watched: list[int]  # the flat inputs a gradient is taken through
+
+    def arguments(self) -> list[tf.Tensor]:
+        """The differentiable operation's arguments: the shards of every watched input,
+        replica-major."""
+        return [self.shards[k][i] for i in range(len(self.shards[0])) for k in self.watched]
+
+    def positions(self, replica: int) -> list[int]:
+        """The positions of ``replica``'s shards among :meth:`arguments`."""
+        start = replica * len(self.watched)
+        return list(range(start, start + len(self.watched)))
+
+
 @dataclass
 class _Replica:
     """One replica's forward pass, kept for its backward pass."""
@@ -41,10 +80,10 @@ class _Replica:
     index: int
     device: str
     tape: tf.GradientTape
-    arguments: list[int]  # positions, among the operation's arguments, of its inputs
-    inputs: list[tf.Tensor]  # its differentiable input shards, in that order
+    inputs: list[tf.Tensor]  # its differentiable shards (the watched inputs' rows)
+    shard: list[Any]  # every flat input's rows, as it was called on them
     structure: Any  # its outputs, as the template returned them
-    call_loss: tf.Tensor | None  # its add_loss total, weighted by its batch share
+    call_loss: tf.Tensor | None  # its add_loss total, aggregated as Keras does
 
     @property
     def outputs(self) -> list[Any]:
@@ -56,141 +95,196 @@ class _Replica:
         return tensors + ([self.call_loss] if self.call_loss is not None else [])
 
 
-def replicated_call(template: keras.Model, call: Callable[..., Any], inputs: Any,
-                    kwargs: dict[str, Any], placement: Placement) -> Any:
-    """``call(inputs, **kwargs)`` (``template``'s own ``call``), run data-parallel.
+@dataclass
+class _Call:
+    """One replicated call: its inputs, where it runs, and what the backward needs."""
 
-    Losses the replicas add (``add_loss``, activity regularizers) end up on
-    ``template`` as one loss: their sum, each weighted by its replica's batch share.
+    model: keras.Model
+    call: Callable[..., Any]
+    inputs: Any
+    kwargs: dict[str, Any]
+    placement: Placement
+    scattered: _Scattered
+    replicas: list[_Replica] = field(default_factory=list)
+    merged_loss: tf.Tensor | None = None
+
+
+def replicated_call(model: keras.Model, call: Callable[..., Any], inputs: Any,
+                    kwargs: dict[str, Any], placement: Placement) -> Any:
+    """``call(inputs, **kwargs)`` (``model``'s own ``call``), run data-parallel.
+
+    Losses the replicas add (``add_loss``, activity regularizers) end up on ``model``
+    as one loss, aggregated as Keras aggregates them on one device (see
+    :func:`_call_loss`).
     """
-    count = len(placement.accelerators)
-    flat_inputs = tf.nest.flatten(inputs)
-    mask = kwargs.get("mask")
-    with tf.device(HOST_DEVICE):
-        plan = batch_plan.make_plan(batch_plan.batch_size_of(flat_inputs), count)
-        input_shards = [batch_plan.split(t, plan, count) for t in flat_inputs]
-        mask_shards = [batch_plan.split(m, plan, count) for m in tf.nest.flatten(mask)]
-    # The operation's arguments: the shards of every input a gradient is taken
-    # through, replica-major. Data fed to the model needs none: leaving it out spares
-    # each replica's backward pass its first layer's input gradient, which the
-    # template on one device does not compute either.
-    watched = [k for k, t in enumerate(flat_inputs)
-               if _is_float(t) and tf_compat.is_watched(t)]
-    positions: dict[tuple[int, int], int] = {}
-    arguments: list[tf.Tensor] = []
-    for i in range(count):
-        for k in watched:
-            positions[i, k] = len(arguments)
-            arguments.append(input_shards[k][i])
-    replicas: list[_Replica] = []
-    merged_masks: list[Any] = []
+    state = _Call(model, call, inputs, kwargs, placement,
+                  _scatter(inputs, kwargs.get("mask"), len(placement.accelerators)))
 
     @tf.custom_gradient
-    def forward(*differentiable: tf.Tensor) -> Any:
-        for i, accelerator in enumerate(placement.accelerators):
-            own = [positions[i, k] for k in range(len(input_shards)) if (i, k) in positions]
-            shard = [differentiable[positions[i, k]] if (i, k) in positions else shards[i]
-                     for k, shards in enumerate(input_shards)]
-            replica_kwargs = dict(kwargs)
-            if mask is not None:
-                replica_kwargs["mask"] = tf.nest.pack_sequence_as(
-                    mask, [m[i] for m in mask_shards])
-            replicas.append(_run_replica(
-                i, accelerator, template, call, tf.nest.pack_sequence_as(inputs, shard),
-                replica_kwargs, plan.weights[i], own, [differentiable[p] for p in own]))
-        with tf.device(placement.merge_device), tf.name_scope("merge"):
-            merged = [batch_plan.merge(list(parts), plan)
-                      for parts in zip(*(r.outputs for r in replicas))]
-            merged_masks.extend(_merged_masks(replicas, plan))
-            losses = [r.call_loss for r in replicas if r.call_loss is not None]
-            results = merged + ([tf.add_n(losses)] if losses else [])
+    def forward(*arguments: tf.Tensor) -> Any:
+        state.replicas = [
+            _run_replica(state, i, [arguments[p] for p in state.scattered.positions(i)])
+            for i in range(len(placement.accelerators))]
+        results = _gather(state)
 
         def backward(*upstream: tf.Tensor | None,
                      variables: Sequence[tf.Variable] | None = None) -> Any:
-            return _backward(replicas, plan, placement, upstream, len(arguments),
-                             list(variables or []))
+            return _backward(state, arguments, upstream, list(variables or []))
 
         return results, backward
 
-    results = forward(*arguments)
-    outputs = results[: len(merged_masks)]
-    for output, merged_mask in zip(outputs, merged_masks):
-        if merged_mask is not None:
-            compat.set_mask(output, merged_mask)
-    compat.clear_call_losses(template)
-    if len(results) > len(outputs):
-        compat.add_call_loss(template, results[-1])
-    return tf.nest.pack_sequence_as(replicas[0].structure, outputs)
+    results = forward(*state.scattered.arguments())
+    return _attach(state, list(results))
 
 
-def _run_replica(index: int, accelerator: Accelerator, template: keras.Model,
-                 call: Callable[..., Any], shard: Any, kwargs: dict[str, Any],
-                 weight: tf.Tensor, arguments: list[int],
-                 differentiable: list[tf.Tensor]) -> _Replica:
+def _scatter(inputs: Any, mask: Any, count: int) -> _Scattered:
+    """Plan the split of the batch and split every input (and mask) on the host."""
+    flat_inputs = tf.nest.flatten(inputs)
+    with tf.device(HOST_DEVICE):
+        plan = batch_plan.make_plan(batch_plan.batch_size_of(flat_inputs), count)
+        shards = [batch_plan.split(t, plan, count) for t in flat_inputs]
+        mask_shards = [batch_plan.split(m, plan, count) for m in tf.nest.flatten(mask)]
+    # Data fed to the model needs no gradient: leaving it out spares each replica's
+    # backward pass its first layer's input gradient, which the template on one
+    # device does not compute either.
+    watched = [k for k, t in enumerate(flat_inputs)
+               if _is_float(t) and tf_compat.is_watched(t)]
+    return _Scattered(plan, shards, mask_shards, watched)
+
+
+def _run_replica(state: _Call, index: int, differentiable: Any) -> _Replica:
+    """Replica ``index``'s forward pass on its device, under its own tape, with its
+    watched shards replaced by ``differentiable``."""
+    accelerator = state.placement.accelerators[index]
+    scattered = state.scattered
+    inputs = list(differentiable)
+    shard = [shards[index] for shards in scattered.shards]
+    for k, tensor in zip(scattered.watched, inputs):
+        shard[k] = tensor
+    kwargs = dict(state.kwargs)
+    if "mask" in kwargs and kwargs["mask"] is not None:
+        kwargs["mask"] = tf.nest.pack_sequence_as(
+            kwargs["mask"], [m[index] for m in scattered.mask_shards])
     # Persistent: a step may ask for gradients more than once.
     tape = tf.GradientTape(persistent=True)
-    with tf.device(accelerator.device), tf.name_scope(f"replica_{index}"), tape:
-        tape.watch(differentiable)
-        compat.clear_call_losses(template)
+    with tf.device(accelerator.device), tf.name_scope(f"replica_{index}"), tape, \
+            _replica_running():
+        tape.watch(inputs)
+        compat.clear_call_losses(state.model)
         try:
-            outputs = call(shard, **kwargs)
+            outputs = state.call(tf.nest.pack_sequence_as(state.inputs, shard), **kwargs)
         except Exception as exc:
             raise ReplicaError(
                 f"Caught {type(exc).__name__} in replica {index} on device "
-                f"{accelerator.device} (GPU {accelerator.index}, {accelerator.name}): {exc}"
+                f"{accelerator.device} (GPU {accelerator.index}, {accelerator.name}) "
+                f"running {state.model.name!r}: {exc}"
             ) from exc
-        call_loss = _added_loss(template, weight)
-    return _Replica(index, accelerator.device, tape, arguments, differentiable, outputs,
-                    call_loss)
+        call_loss = _call_loss(state.model, scattered.plan, index)
+    return _Replica(index, accelerator.device, tape, inputs, shard, outputs, call_loss)
 
 
-def _added_loss(template: keras.Model, weight: tf.Tensor) -> tf.Tensor | None:
-    """The losses the template added in the call just made, weighted by ``weight``.
+@contextlib.contextmanager
+def _replica_running() -> Iterator[None]:
+    _replica_depth.value = getattr(_replica_depth, "value", 0) + 1
+    try:
+        yield
+    finally:
+        _replica_depth.value -= 1
 
-    ``template.losses`` lists the call losses first, then one loss per regularized
-    weight, which the template's loss counts once, not once per replica.
+
+def _call_loss(model: keras.Model, plan: batch_plan.BatchPlan,
+               index: int) -> tf.Tensor | None:
+    """The losses ``model`` added in the replica's call, as this replica's part of
+    the batch's total.
+
+    Keras sums every added loss tensor. One whose first axis has the replica's row count
+    holds a value per sample: its real rows are summed. Any other (a scalar, usually a
+    batch mean) is this replica's value of a per-batch quantity: it is weighted by the
+    replica's share of the batch. ``model.losses`` lists the call losses first, then
+    one loss per regularized weight, which the template's loss counts once, not once
+    per replica.
     """
     regularized = sum(getattr(v, "regularizer", None) is not None
-                      for v in template.trainable_weights)
-    losses = template.losses
+                      for v in model.trainable_weights)
+    losses = model.losses
     added = losses[: len(losses) - regularized]
     if not added:
         return None
-    total = tf.add_n([tf.cast(tf.reduce_sum(loss), tf.float32) for loss in added])
-    return total * weight
+    parts = []
+    for loss in added:
+        loss = tf.cast(loss, tf.float32)
+        batch_mean = tf.reduce_sum(loss) * plan.weights[index]
+        if loss.shape.rank == 0:
+            parts.append(batch_mean)
+            continue
+        per_sample = tf.equal(tf.shape(loss)[0], plan.sizes[index])
+        parts.append(tf.where(per_sample, tf.reduce_sum(loss[: plan.real_rows[index]]),
+                              batch_mean))
+    return tf.add_n(parts)
 
 
-def _merged_masks(replicas: list[_Replica], plan: batch_plan.BatchPlan) -> list[Any]:
-    """Per flat output, the replicas' masks merged like the output, or ``None``."""
-    merged = []
-    for parts in zip(*(r.outputs for r in replicas)):
-        masks = [compat.get_mask(p) for p in parts]
-        if any(m is None for m in masks):
-            merged.append(None)
-        else:
-            merged.append(batch_plan.merge(masks, plan))
-    return merged
+def _gather(state: _Call) -> list[tf.Tensor]:
+    """The replicas' outputs merged on the merge device, then their added loss."""
+    replicas, plan = state.replicas, state.scattered.plan
+    with tf.device(state.placement.merge_device), tf.name_scope("merge"):
+        merged = [batch_plan.merge(list(parts), plan)
+                  for parts in zip(*(r.outputs for r in replicas))]
+        losses = [r.call_loss for r in replicas if r.call_loss is not None]
+        return merged + ([tf.add_n(losses)] if losses else [])
 
 
-def _backward(replicas: list[_Replica], plan: batch_plan.BatchPlan, placement: Placement,
-              upstream: Sequence[tf.Tensor | None], argument_count: int,
-              variables: list[tf.Variable]) -> Any:
+def _attach(state: _Call, results: list[tf.Tensor]) -> Any:
+    """The merged outputs, in the template's structure, with their merged Keras masks;
+    the merged added loss goes onto the model."""
+    replicas = state.replicas
+    outputs = results[: len(replicas[0].outputs)]
+    with tf.device(state.placement.merge_device):
+        for output, parts in zip(outputs, zip(*(r.outputs for r in replicas))):
+            masks = [compat.get_mask(p) for p in parts]
+            if all(m is not None for m in masks):
+                compat.set_mask(output, batch_plan.merge(masks, state.scattered.plan))
+    state.merged_loss = results[-1] if len(results) > len(outputs) else None
+    _restore_call_loss(state)
+    return tf.nest.pack_sequence_as(replicas[0].structure, outputs)
+
+
+def _restore_call_loss(state: _Call) -> None:
+    compat.clear_call_losses(state.model)
+    if state.merged_loss is not None:
+        compat.add_call_loss(state.model, state.merged_loss)
+
+
+def _backward(state: _Call, arguments: Sequence[tf.Tensor],
+              upstream: Sequence[tf.Tensor | None], variables: list[tf.Variable]) -> Any:
     """Each replica's backward pass on its device: the gradients of the forward
     operation's arguments and of the ``variables`` it read."""
-    with tf.device(placement.merge_device):
-        seeds = _split_upstream(replicas, plan, upstream)
-    argument_grads: list[tf.Tensor | None] = [None] * argument_count
+    replicas = state.replicas
+    with tf.device(state.placement.merge_device):
+        seeds = _split_upstream(replicas, state.scattered.plan, upstream)
+    if tf_compat.is_recording():
+        replicas = _rerun_replicas(state, arguments)
+    argument_grads: list[tf.Tensor | None] = []
     variable_grads: list[list[Any]] = []
     for replica, replica_seeds in zip(replicas, seeds):
         with tf.device(replica.device), tf.name_scope(f"replica_{replica.index}"):
             grads = replica.tape.gradient(
                 replica.targets(), replica.inputs + variables, output_gradients=replica_seeds)
-        for position, grad in zip(replica.arguments, grads):
-            argument_grads[position] = grad
+        argument_grads.extend(grads[: len(replica.inputs)])
         variable_grads.append(grads[len(replica.inputs):])
     if not variables:
         return argument_grads
-    return argument_grads, combine_gradients(variable_grads, variables)
+    return argument_grads, combine_gradients(variable_grads, variables,
+                                             [r.shard for r in replicas])
+
+
+def _rerun_replicas(state: _Call, arguments: Sequence[tf.Tensor]) -> list[_Replica]:
+    """The replicas' forward passes run again from the operation's own arguments, so
+    that a tape recording the backward pass sees how it depends on the weights and
+    inputs."""
+    replicas = [_run_replica(state, i, [arguments[p] for p in state.scattered.positions(i)])
+                for i in range(len(state.replicas))]
+    _restore_call_loss(state)
+    return replicas
 
 
 def _split_upstream(replicas: list[_Replica], plan: batch_plan.BatchPlan,
@@ -207,7 +301,7 @@ def _split_upstream(replicas: list[_Replica], plan: batch_plan.BatchPlan,
         elif gradient.shape.rank == 0:
             parts = [gradient * tf.cast(plan.weights[i], gradient.dtype) for i in range(count)]
         else:
-            parts = batch_plan.split(gradient, plan, count)
+            parts = batch_plan.split_gradient(gradient, plan, count)
         for replica_seeds, part in zip(seeds, parts):
             replica_seeds.append(part)
     if replicas[0].call_loss is not None:

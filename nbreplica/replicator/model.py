@@ -1,16 +1,18 @@
 """``ReplicatedModel``: a Keras model that runs its template data-parallel.
 
 Every step is the template's own: ``train_step``, ``test_step``, ``predict_step``,
-``compute_loss`` and ``compute_metrics`` run on the template, with the replicated
-model's compile state, while the template's forward pass is swapped for the replicated
-one (:mod:`nbreplica.replicator.forward`): split, each replica on its device, merge.
+``compute_loss`` and ``compute_metrics`` run on the template, with the template's
+compile state, while the forward passes of the template and of the Keras models it
+holds (a GAN's generator and discriminator, a VAE's encoder and decoder) are swapped
+for replicated ones (:mod:`nbreplica.replicator.forward`): split, each replica on its
+device, merge.
 """
 
 from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import keras
@@ -18,20 +20,24 @@ import tensorflow as tf
 
 from nbreplica import _keras_compat as compat
 from nbreplica.accelerators import HOST_DEVICE, Accelerator
-from nbreplica.replicator.forward import Placement, replicated_call
+from nbreplica.replicator.forward import Placement, has_batch, inside_replica, replicated_call
 from nbreplica.replicator.placement import resolve_gpus
 from nbreplica.replicator.relocation import move_variables
 
 
 @keras.saving.register_keras_serializable(package="nbreplica")
+@compat.share_compile_state("template")
 class ReplicatedModel(keras.Model):
     """A Keras model that splits every batch across devices and runs ``template``
     (sharing its layers and weights) on each; made by :func:`nbreplica.replicate`.
 
     ``fit``, ``evaluate`` and ``predict`` run the template's own ``train_step``,
     ``test_step`` and ``predict_step`` (Keras's stock ones, or its overrides, with its
-    ``compute_loss``, ``compute_metrics`` and metrics), with this model's compile
-    settings; only the template's forward pass is replicated. Training it trains
+    ``compute_loss``, ``compute_metrics`` and metrics); every call of the template, and
+    of the Keras models it holds as attributes, on batch-shaped data inside them runs
+    data-parallel. ``compile`` is the template's own (whatever arguments it takes), and
+    the compile state is shared: compiling this model compiles the template, and
+    replicating a compiled template keeps its compile state. Training it trains
     ``template``. Save ``template`` for a model that loads anywhere; saving this model
     keeps the device layout too.
 
@@ -41,13 +47,16 @@ class ReplicatedModel(keras.Model):
         momentum is ``momentum ** n_devices``.
 
     .. warning::
-        Losses added with ``add_loss`` inside the template (and activity regularizers)
-        are treated as batch means: each replica's value is weighted by its share of
-        the batch.
+        Random layers (``Dropout``, ``GaussianNoise``, RNN dropout, random augmentation,
+        ``keras.random`` draws in a layer) draw independently on each replica: no two
+        replicas share a mask, but the masks differ from one device's, and each
+        ``SeedGenerator`` advances once per replica per step. Training stays
+        reproducible after ``keras.utils.set_random_seed``; inference is unaffected.
 
     .. warning::
-        Only calls of the template itself are replicated: a ``train_step`` that calls
-        other models (say a GAN's generator and discriminator) runs those on one device.
+        A step that calls none of the models on the batch (only raw TensorFlow ops),
+        or calls one on data without a batch axis, runs that work on one device; a
+        warning at the first step names it.
     """
 
     def __init__(
@@ -76,6 +85,8 @@ class ReplicatedModel(keras.Model):
         # every per-replica placement; "auto" must stay off and True is refused.
         self.supports_jit = False
         self._replicating = False
+        self._calls = _CallLog()
+        self._record_trainable_state()
         self.built = True
 
     @property
@@ -85,24 +96,45 @@ class ReplicatedModel(keras.Model):
 
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
-        """The template's metrics (its own and this model's compiled ones)."""
-        with compat.lent_compile_state(self, self.template):
-            return list(self.template.metrics)
+        """The template's metrics (its own and its compiled ones)."""
+        return list(self.template.metrics)
+
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """Compile the template with its own ``compile``, whatever arguments it takes
+        (Keras's, or a GAN's ``compile(d_optimizer, g_optimizer, loss_fn)``); this
+        model shares the resulting compile state. ``jit_compile=True`` is turned off
+        with a warning: XLA would run the whole step as one cluster on one device,
+        ignoring every replica's placement.
+        """
+        if kwargs.get("jit_compile") is True:
+            warnings.warn(
+                "A replicated model does not run under XLA: XLA runs the whole step as one "
+                "cluster on one device and ignores every replica's device placement, so "
+                "jit_compile is turned off. Received: jit_compile=True", stacklevel=2)
+            kwargs["jit_compile"] = False
+        self.template.compile(*args, **kwargs)
+        self._after_compile()
+
+    def compile_from_config(self, config: dict[str, Any]) -> None:
+        """Restore the compile settings saved with this model: the template is
+        compiled from them, as Keras compiles a loaded model."""
+        self.template.compile_from_config(config)
+        self._after_compile()
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         with self._replicated_template():
             return self.template(inputs, training=training)
 
     def train_step(self, data: Any) -> Any:
-        with self._as_template():
+        with self._as_template("train_step"):
             return self.template.train_step(data)
 
     def test_step(self, data: Any) -> Any:
-        with self._as_template():
+        with self._as_template("test_step"):
             return self.template.test_step(data)
 
     def predict_step(self, data: Any) -> Any:
-        with self._as_template():
+        with self._as_template("predict_step"):
             return self.template.predict_step(data)
 
     def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None,
@@ -134,39 +166,103 @@ class ReplicatedModel(keras.Model):
         )
         return cls(template, **config)
 
+    def _after_compile(self) -> None:
+        self.train_function = self.test_function = self.predict_function = None
+        self.stop_training = False
+        self._record_trainable_state()
+
+    def _record_trainable_state(self) -> None:
+        # What Keras compares before training to warn of layers frozen since compile.
+        self._compiled_trainable_state = {
+            layer: layer.trainable for layer in compat.flatten_layers(self)}
+
     @contextlib.contextmanager
-    def _as_template(self) -> Iterator[None]:
-        """The template's hooks run as this model's: with its compile state, its
-        forward pass replicated, and the loss computed on the merge device."""
-        with tf.device(self.merge_device), compat.lent_compile_state(self, self.template), \
-                self._replicated_template():
+    def _as_template(self, step: str | None = None) -> Iterator[None]:
+        """The template's hooks run as this model's: their model calls replicated, and
+        what is left (the loss, say) on the merge device."""
+        with tf.device(self.merge_device), self._replicated_template():
+            start = len(self._calls.unsplit)
             yield
+            if step is not None:
+                self._report_unsplit_work(step, self._calls.unsplit[start:])
+
+    def _report_unsplit_work(self, step: str, calls: list[str | None]) -> None:
+        """Warn, once per step kind, of work the step ran on one device."""
+        if step in self._calls.reported:
+            return
+        self._calls.reported.add(step)
+        unsplit = sorted({name for name in calls if name is not None})
+        where = self.accelerators[0].device
+        if not calls:
+            warnings.warn(
+                f"The {step} of {self.template.name!r} called none of its models on the "
+                f"batch, so none of its work was split: it all ran on {self.merge_device}. "
+                "Call the model (self(x)) or the models it holds inside the step to run "
+                f"them data-parallel. Received: a {step} without model calls", stacklevel=2)
+        elif unsplit:
+            warnings.warn(
+                f"In the {step} of {self.template.name!r}, models {unsplit} were called on "
+                f"data without a batch axis, so they ran once, on {where}, not split. "
+                f"Received: model calls without a batch axis in {step}", stacklevel=2)
 
     @contextlib.contextmanager
     def _replicated_template(self) -> Iterator[None]:
-        """Within the context, calling the template runs it on every replica."""
+        """Within the context, calling the template (or a Keras model it holds) on a
+        batch runs it on every replica."""
         if self._replicating:
             yield
             return
-        template = self.template
         placement = Placement(self.accelerators, self.merge_device)
-        own_call = template.call
-
-        def call(inputs: Any, *args: Any, **kwargs: Any) -> Any:
-            if args:
-                raise TypeError(
-                    "A replicated template's call takes its inputs as the one positional "
-                    f"argument. Received: {len(args)} more positional arguments")
-            return replicated_call(template, own_call, inputs, kwargs, placement)
-
-        # An instance attribute shadows the class's `call` for this template only.
-        object.__setattr__(template, "call", call)
+        models = _models_of(self.template)
+        # An instance attribute shadows the class's `call` for these models only.
+        for model in models:
+            object.__setattr__(model, "call", self._replicated_call_of(model, placement))
         self._replicating = True
         try:
             yield
         finally:
-            object.__delattr__(template, "call")
+            for model in models:
+                object.__delattr__(model, "call")
             self._replicating = False
+
+    def _replicated_call_of(self, model: keras.Model,
+                            placement: Placement) -> Callable[..., Any]:
+        own_call = model.call
+
+        def call(inputs: Any, *args: Any, **kwargs: Any) -> Any:
+            if inside_replica():
+                return own_call(inputs, *args, **kwargs)
+            if args:
+                raise TypeError(
+                    "A replicated model's call takes its inputs as the one positional "
+                    f"argument. Received: {len(args)} more positional arguments calling "
+                    f"{model.name!r}")
+            if not has_batch(inputs):
+                self._calls.unsplit.append(model.name)
+                with tf.device(placement.accelerators[0].device):
+                    return own_call(inputs, **kwargs)
+            self._calls.unsplit.append(None)
+            return replicated_call(model, own_call, inputs, kwargs, placement)
+
+        return call
+
+
+class _CallLog:
+    """The model calls made in steps: per call, the name of a model that ran unsplit
+    (or ``None`` for a split call); and the step kinds already warned about."""
+
+    def __init__(self) -> None:
+        self.unsplit: list[str | None] = []
+        self.reported: set[str] = set()
+
+
+def _models_of(template: keras.Model) -> list[keras.Model]:
+    """``template`` and every Keras model nested in it, each once."""
+    models: dict[int, keras.Model] = {}
+    for layer in compat.flatten_layers(template):
+        if isinstance(layer, keras.Model):
+            models.setdefault(id(layer), layer)
+    return list(models.values())
 
 
 def _warn_about_synchronized_batch_normalization(template: keras.Model) -> None:

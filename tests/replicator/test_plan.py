@@ -21,11 +21,35 @@ def test_split_is_even_never_empty_and_merges_back(rows, devices):
     assert np.isclose(float(tf.reduce_sum(layout.weights)), 1.0 if rows else 0.0)
 
 
-def test_padding_rows_are_zero_and_weightless():
+def test_padding_rows_copy_the_last_row_and_are_weightless():
     layout = plan.make_plan(tf.constant(3), 5)
-    parts = plan.split(tf.ones((3, 2)), layout, 5)
-    assert [float(tf.reduce_sum(p)) for p in parts] == [2.0, 2.0, 2.0, 0.0, 0.0]
+    parts = plan.split(tf.constant([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]), layout, 5)
+    assert [p.numpy().tolist() for p in parts] == [[[1, 1]], [[2, 2]], [[3, 3]], [[3, 3]],
+                                                   [[3, 3]]]
     np.testing.assert_allclose(layout.weights.numpy(), [1 / 3] * 3 + [0, 0])
+    np.testing.assert_array_equal(layout.real_rows.numpy(), [1, 1, 1, 0, 0])
+
+
+def test_gradient_seeds_of_padding_rows_are_zero():
+    layout = plan.make_plan(tf.constant(3), 5)
+    seeds = plan.split_gradient(tf.constant([[1.0], [2.0], [3.0]]), layout, 5)
+    assert [s.numpy().tolist() for s in seeds] == [[[1]], [[2]], [[3]], [[0]], [[0]]]
+
+
+def test_strings_ragged_and_sparse_inputs_split_by_rows_and_pad_with_real_rows():
+    layout = plan.make_plan(tf.constant(2), 4)
+    strings = plan.split(tf.constant(["a b", "c"]), layout, 4)
+    assert [s.numpy().tolist() for s in strings] == [[b"a b"], [b"c"], [b"c"], [b"c"]]
+
+    ragged = tf.ragged.constant([[1, 2, 3], [4], [5, 6], [7]])
+    parts = plan.split(ragged, plan.make_plan(tf.constant(4), 3), 3)
+    assert [p.to_list() for p in parts] == [[[1, 2, 3], [4]], [[5, 6]], [[7]]]
+    assert plan.merge(parts, plan.make_plan(tf.constant(4), 3)).to_list() == ragged.to_list()
+
+    sparse = tf.sparse.from_dense(tf.constant([[0, 1], [2, 0], [0, 0]]))
+    parts = plan.split(sparse, plan.make_plan(tf.constant(3), 4), 4)
+    assert [tf.sparse.to_dense(p).numpy().tolist() for p in parts] == [
+        [[0, 1]], [[2, 0]], [[0, 0]], [[0, 0]]]
 
 
 def test_scalar_parts_merge_to_the_batch_weighted_mean():
@@ -34,10 +58,9 @@ def test_scalar_parts_merge_to_the_batch_weighted_mean():
     assert float(merged) == pytest.approx((4 * 1 + 3 * 2 + 3 * 4) / 10)
 
 
-def test_none_inputs_reach_every_replica_and_scalars_are_refused():
+def test_none_inputs_reach_every_replica_scalars_are_refused_and_no_input_has_no_batch():
     layout = plan.make_plan(tf.constant(4), 2)
     assert plan.split(None, layout, 2) == [None, None]
     with pytest.raises(ValueError, match="batch axis"):
         plan.split(tf.constant(1.0), layout, 2)
-    with pytest.raises(ValueError, match="no input tensor"):
-        plan.batch_size_of([None])
+    assert plan.batch_size_of([None]) is None
