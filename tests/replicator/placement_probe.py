@@ -3,7 +3,8 @@
 Run as a script (the log must be switched on before TensorFlow starts):
 ``python placement_probe.py DEVICES [MODE]``. ``MODE`` is ``stock`` (default: a
 functional template trained by Keras's stock ``train_step``), ``custom`` (a template
-with its own ``train_step``) or ``naive`` (a replicator that only places the forward
+with its own ``train_step``), ``submodels`` (a VAE-style ``train_step`` that never calls
+``self``, only the encoder and decoder models it holds) or ``naive`` (a replicator that only places the forward
 pass, whose backward pass is known to collapse onto one device).
 """
 
@@ -35,6 +36,30 @@ class OwnStep(keras.Model):
         return {"loss": loss}
 
 
+class EncoderDecoder(keras.Model):
+    """A VAE-style template: its step calls its encoder and decoder, never ``self``."""
+
+    def __init__(self, encoder, decoder):
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+
+    def call(self, x):
+        return self.decoder(self.encoder(x))
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            loss = keras.ops.mean(keras.ops.square(self.decoder(self.encoder(x)) - y))
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        return {"loss": loss}
+
+
+def dense_model(inputs, units):
+    x = keras.Input((inputs,))
+    return keras.Model(x, keras.layers.Dense(units, activation="relu")(x))
+
+
 class NaiveReplicas(keras.Model):
     """Places each replica's forward pass only, under Keras's stock ``train_step``."""
 
@@ -55,6 +80,9 @@ mode = sys.argv[2] if len(sys.argv) > 2 else "stock"
 x_in = keras.Input((16,))
 hidden = keras.layers.Dense(32, activation="relu")(x_in)
 template = (OwnStep if mode == "custom" else keras.Model)(x_in, keras.layers.Dense(4)(hidden))
+if mode == "submodels":
+    template = EncoderDecoder(dense_model(16, 32), dense_model(32, 4))
+    template.build((None, 16))
 if mode == "naive":
     model = NaiveReplicas(template, nbreplica.replicate(template, gpus=devices).devices)
 else:

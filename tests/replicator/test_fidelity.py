@@ -264,3 +264,239 @@ def test_gradients_reach_what_feeds_a_replicated_model(graph):
     run = tf.function(gradients) if graph else gradients
     for got, want in zip(run(parallel), run(template)):
         np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+
+
+class PositionEmbedding(keras.layers.Layer):
+    """keras.io's ``TokenAndPositionEmbedding`` position half: an Embedding looked up
+    with ``ops.arange`` (indices that do not depend on the batch), added to tokens'."""
+
+    def __init__(self, length, vocabulary, width, **kwargs):
+        super().__init__(**kwargs)
+        self.tokens = keras.layers.Embedding(vocabulary, width)
+        self.positions = keras.layers.Embedding(length, width)
+
+    def call(self, x):
+        length = keras.ops.shape(x)[-1]
+        return self.tokens(x) + self.positions(keras.ops.arange(0, length))
+
+
+def _position_model() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    tokens = keras.Input((5,), dtype="int32")
+    h = keras.layers.GlobalAveragePooling1D()(PositionEmbedding(5, 9, 4)(tokens))
+    return keras.Model(tokens, keras.layers.Dense(2)(h))
+
+
+@pytest.mark.parametrize("devices", DEVICES)
+@pytest.mark.parametrize("run_eagerly", [False, True], ids=["graph", "eager"])
+def test_position_embeddings_get_one_device_rows_and_adam_trains_alike(devices, run_eagerly):
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 9, size=(16, 5)).astype("int32")
+    y = rng.normal(size=(16, 2)).astype("float32")
+    compile_kwargs = {"optimizer": keras.optimizers.Adam(0.05), "loss": "mse",
+                      "run_eagerly": run_eagerly}
+    histories, templates = _fit_both(_position_model, devices, compile_kwargs, x, y,
+                                     batch_size=8, epochs=2)
+    _assert_same_training(histories, templates)
+
+
+class PerSampleLoss(keras.layers.Layer):
+    """keras.io captcha_ocr's CTC endpoint pattern: ``add_loss`` of a ``(batch, 1)``
+    per-sample loss, which Keras sums."""
+
+    def call(self, y_true, y_pred):
+        self.add_loss(keras.ops.sum(keras.ops.square(y_true - y_pred), axis=1, keepdims=True))
+        return y_pred
+
+
+def _endpoint_model() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    x, target = keras.Input((5,), name="x"), keras.Input((3,), name="target")
+    return keras.Model([x, target], PerSampleLoss()(target, _mlp_layers(x)))
+
+
+@pytest.mark.parametrize("devices", DEVICES)
+def test_a_per_sample_added_loss_is_summed_as_keras_sums_it(devices):
+    x, y = _data()
+    template = _endpoint_model()
+    parallel = nbreplica.replicate(template, gpus=devices)
+    for model in (template, parallel):
+        model.compile(optimizer=keras.optimizers.SGD(0.01))
+    np.testing.assert_allclose(parallel.evaluate([x, y], verbose=0, batch_size=11),
+                               template.evaluate([x, y], verbose=0, batch_size=11), rtol=RTOL)
+    compile_kwargs = {"optimizer": keras.optimizers.SGD(0.01)}
+    histories, templates = _fit_both(_endpoint_model, devices, compile_kwargs, [x, y], None,
+                                     batch_size=7, epochs=2)
+    _assert_same_training(histories, templates)
+
+
+class TinyGan(keras.Model):
+    """The keras.io GAN pattern (dcgan.py, wgan_gp.py): its own ``compile(d_optimizer,
+    g_optimizer, loss_fn)`` and a ``train_step`` that calls its generator and
+    discriminator, never ``self``; with wgan_gp's gradient penalty (a gradient of a
+    gradient) when ``penalty`` is set."""
+
+    def __init__(self, penalty=0.0):
+        super().__init__()
+        self.penalty = penalty
+        z, image = keras.Input((3,)), keras.Input((4,))
+        self.generator = keras.Model(z, keras.layers.Dense(4, activation="tanh")(z))
+        self.discriminator = keras.Model(image, keras.layers.Dense(1)(
+            keras.layers.Dense(6, activation="tanh")(image)))
+        self.seed_generator = keras.random.SeedGenerator(7)
+
+    def compile(self, d_optimizer, g_optimizer, loss_fn):
+        super().compile()
+        self.d_optimizer, self.g_optimizer, self.loss_fn = d_optimizer, g_optimizer, loss_fn
+
+    def call(self, z):
+        return self.generator(z)
+
+    def _gradient_penalty(self, real, fake):
+        alpha = keras.random.uniform((keras.ops.shape(real)[0], 1), seed=self.seed_generator)
+        mixed = real + alpha * (fake - real)
+        with tf.GradientTape() as tape:
+            tape.watch(mixed)
+            score = self.discriminator(mixed, training=True)
+        grads = tape.gradient(score, [mixed])[0]
+        return keras.ops.mean((keras.ops.sqrt(keras.ops.sum(grads ** 2, axis=1)) - 1.0) ** 2)
+
+    def train_step(self, real):
+        batch = keras.ops.shape(real)[0]
+        z = keras.random.normal((batch, 3), seed=self.seed_generator)
+        labels = keras.ops.concatenate([keras.ops.ones((batch, 1)), keras.ops.zeros((batch, 1))])
+        with tf.GradientTape() as tape:
+            fake = self.generator(z)
+            scores = self.discriminator(keras.ops.concatenate([fake, real]))
+            d_loss = self.loss_fn(labels, scores)
+            if self.penalty:
+                d_loss += self.penalty * self._gradient_penalty(real, fake)
+        weights = self.discriminator.trainable_weights
+        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, weights), weights))
+        with tf.GradientTape() as tape:
+            g_loss = self.loss_fn(keras.ops.zeros((batch, 1)),
+                                  self.discriminator(self.generator(z)))
+        weights = self.generator.trainable_weights
+        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, weights), weights))
+        return {"d_loss": d_loss, "g_loss": g_loss}
+
+
+def _fit_gans(devices, penalty, compile_replicated=True):
+    x = np.random.default_rng(6).normal(size=(12, 4)).astype("float32")
+    histories, templates = [], []
+    for wrap in (False, True):
+        keras.utils.set_random_seed(0)
+        template = TinyGan(penalty)
+        template.build((None, 3))
+        model = nbreplica.replicate(template, gpus=devices) if wrap else template
+        compiled = model if compile_replicated else template
+        compiled.compile(d_optimizer=keras.optimizers.Adam(0.01),
+                         g_optimizer=keras.optimizers.Adam(0.01),
+                         loss_fn=keras.losses.BinaryCrossentropy(from_logits=True))
+        histories.append(model.fit(x, batch_size=6, epochs=2, shuffle=False, verbose=0).history)
+        templates.append(template)
+    return histories, templates
+
+
+@pytest.mark.parametrize("devices", DEVICES)
+@pytest.mark.parametrize("penalty", [0.0, 10.0], ids=["gan", "gradient-penalty"])
+def test_a_gan_with_its_own_compile_and_sub_model_steps_trains_like_one_device(devices,
+                                                                               penalty):
+    _assert_same_training(*_fit_gans(devices, penalty))
+
+
+def test_replicating_a_compiled_template_keeps_its_compile_state():
+    histories, templates = _fit_gans(4, 0.0, compile_replicated=False)
+    _assert_same_training(histories, templates)
+    assert nbreplica.replicate(templates[1], gpus=2).optimizer is templates[1].optimizer
+
+
+def _text_model() -> keras.Model:
+    """The TensorFlow text classification tutorial's shape: strings in, vectorized in
+    the model (padded to each batch's longest text), masked padding, an LSTM."""
+    keras.utils.set_random_seed(0)
+    vectorize = keras.layers.TextVectorization(max_tokens=20, output_sequence_length=None)
+    vectorize.adapt(["the cat sat", "a dog ran far", "the dog"])
+    text = keras.Input((), dtype="string")
+    h = keras.layers.Embedding(20, 4, mask_zero=True)(vectorize(text))
+    return keras.Model(text, keras.layers.Dense(1)(keras.layers.LSTM(3)(h)))
+
+
+def test_a_string_batch_smaller_than_the_device_count_gives_the_templates_result():
+    template = _text_model()
+    parallel = nbreplica.replicate(template, gpus=4)
+    sample = tf.constant(["the cat ran far"])
+    np.testing.assert_allclose(parallel.predict(sample, verbose=0),
+                               template.predict(sample, verbose=0), rtol=RTOL, atol=ATOL)
+    text = tf.constant(["the cat sat", "a dog", "far", "the dog ran", "a cat"])
+    labels = np.arange(5, dtype="float32").reshape(5, 1)
+    histories, templates = _fit_both(_text_model, 4, {"optimizer": "adam", "loss": "mse"},
+                                     text, labels, batch_size=4, epochs=2)  # last batch: 1 row
+    _assert_same_training(histories, templates)
+
+
+def test_a_model_without_inputs_runs_once_unsplit():
+    bias = keras.layers.Dense(1)
+    bias.build((1, 1))
+    template = keras.Sequential([keras.layers.Lambda(lambda x: bias.kernel[0])])
+    template.build(())
+    parallel = nbreplica.replicate(template, gpus=4)
+    np.testing.assert_allclose(parallel(tf.constant(0.0)), template(tf.constant(0.0)))
+    assert tuple(parallel(tf.constant(0.0)).shape) == (1,)
+
+
+def test_ragged_inputs_split_by_rows():
+    keras.utils.set_random_seed(0)
+    embed = keras.layers.Embedding(10, 3)
+
+    class BagOfTokens(keras.Model):
+        def call(self, tokens):
+            return keras.ops.convert_to_tensor(tf.reduce_mean(embed(tokens), axis=1))
+
+    template = BagOfTokens()
+    tokens = tf.ragged.constant([[1, 2, 3], [4], [5, 6], [7, 8, 9, 1], [2]])
+    template(tokens)
+    parallel = nbreplica.replicate(template, gpus=3)
+    np.testing.assert_allclose(parallel(tokens), template(tokens), rtol=RTOL, atol=ATOL)
+
+
+def _dropout_model() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    x = keras.Input((64,))
+    return keras.Model(x, keras.layers.Dropout(0.5, seed=3)(x))
+
+
+def test_random_layers_draw_independently_per_replica_reproducibly():
+    x = np.ones((8, 64), "float32")
+    parallel = nbreplica.replicate(_dropout_model(), gpus=4)
+    keras.utils.set_random_seed(1)
+    masks = parallel(x, training=True).numpy() != 0
+    rows = [masks[2 * r] for r in range(4)]  # the first row of each replica
+    assert all(not np.array_equal(rows[a], rows[b]) for a in range(4) for b in range(a))
+    np.testing.assert_array_equal(parallel(x, training=False), x)
+
+    again = nbreplica.replicate(_dropout_model(), gpus=4)
+    keras.utils.set_random_seed(1)
+    np.testing.assert_array_equal(again(x, training=True).numpy() != 0, masks)
+
+
+class RawOpsStep(keras.Model):
+    """A step of raw TensorFlow ops that never calls a model: nothing to split."""
+
+    def train_step(self, data):
+        x, y = data
+        kernel = self.layers[1].kernel
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(tf.matmul(x, kernel) - y))
+        self.optimizer.apply_gradients([(tape.gradient(loss, kernel), kernel)])
+        return {"loss": loss}
+
+
+def test_a_step_that_splits_nothing_says_so_at_its_first_step():
+    keras.utils.set_random_seed(0)
+    x_in = keras.Input((5,))
+    parallel = nbreplica.replicate(RawOpsStep(x_in, keras.layers.Dense(3)(x_in)), gpus=2)
+    parallel.compile(optimizer="sgd")
+    x, y = _data()
+    with pytest.warns(UserWarning, match="none of its work was split"):
+        parallel.fit(x, y, epochs=1, verbose=0)

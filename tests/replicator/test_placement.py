@@ -1,6 +1,7 @@
 """Each replica's forward AND backward pass run on its own device: read from
 TensorFlow's placement log of a real training step on 8 emulated devices, with Keras's
-stock ``train_step`` and with a template's own."""
+stock ``train_step``, with a template's own, and with a VAE-style step that calls the
+template's encoder and decoder models instead of the template."""
 
 import re
 import subprocess
@@ -33,7 +34,7 @@ def placements(devices: int, *extra: str) -> dict[tuple[int, str], set[str]]:
     return placed
 
 
-@pytest.fixture(scope="module", params=["stock", "custom"])
+@pytest.fixture(scope="module", params=["stock", "custom", "submodels"])
 def replicated_placement(request):
     return placements(8, request.param)
 
