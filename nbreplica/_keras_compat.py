@@ -14,7 +14,6 @@ import keras
 from keras.src.backend.common.masking import get_keras_mask, set_keras_mask
 
 
-
 def get_mask(tensor: Any) -> Any:
     """The Keras mask attached to ``tensor`` (``_keras_mask``), or ``None``."""
     return get_keras_mask(tensor)
