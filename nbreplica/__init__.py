@@ -3,6 +3,7 @@
 Public API (everything else is private)::
 
     replicate / multi_gpu_model    split each batch across devices (Keras model in, out)
+    check_fidelity                 does a model train replicated as on one device?
     TemplateCheckpoint             ModelCheckpoint that saves the template
     emulate_gpus, list_devices     emulated GPUs on machines without any; what exists
     use_devices, selected_devices  the default device set (the GPU picker writes it)
@@ -49,6 +50,8 @@ _HOMES = {
     "emulate_gpus": "nbreplica.accelerators",
     "list_devices": "nbreplica.accelerators",
     "ReplicatedModel": "nbreplica.replicator.model",
+    "FidelityReport": "nbreplica.replicator.fidelity.report",
+    "check_fidelity": "nbreplica.replicator.fidelity.check",
     "TemplateCheckpoint": "nbreplica.replicator.checkpoint",
     "multi_gpu_model": "nbreplica.replicator.api",
     "replicate": "nbreplica.replicator.api",

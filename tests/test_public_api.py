@@ -8,7 +8,8 @@ PUBLIC = {
     "Accelerator", "DeviceConfigurationError", "cluster", "DeviceStats", "GpuPicker",
     "NbreplicaError", "ProcessInfo", "ReplicaError", "ReplicatedModel", "ResultsStoreError",
     "Sampler", "SweepError", "SweepInterrupted", "SweepResult", "TemplateCheckpoint",
-    "driver_version", "emulate_gpus", "free_gpus", "list_devices",
+    "FidelityReport", "check_fidelity", "driver_version", "emulate_gpus", "free_gpus",
+    "list_devices",
     "load_ipython_extension", "load_results", "multi_gpu_model", "nvml_status",
     "plot_comparison", "replicate", "selected_devices", "snapshot", "sweep",
     "unload_ipython_extension", "use_devices",
@@ -37,6 +38,12 @@ def test_cluster_names():
         "write_job"}
     for name in nbreplica.cluster.__all__:
         assert inspect.getdoc(getattr(nbreplica.cluster, name)), f"{name} has no docstring"
+
+
+def test_check_fidelity_keeps_the_pinned_signature():
+    parameters = inspect.signature(nbreplica.check_fidelity).parameters
+    assert list(parameters) == ["model", "x", "y", "gpus", "steps", "fit_kwargs"]
+    assert [parameters[name].default for name in ("y", "gpus", "steps")] == [None, 4, 3]
 
 
 def test_launch_keeps_the_pinned_signature():

@@ -116,6 +116,10 @@ class ReplicateMagics(Magics):
     @argument("--gpus-per-worker", type=flags.amount("--gpus-per-worker"), metavar="N",
               help="with --backend ray: the GPUs Ray reserves for each worker, which then "
                    "sees only those (default: 0)")
+    @argument("--check", action="store_true",
+              help="after the cell, check that each model its fit calls trained trains "
+                   "replicated as on one device (nbreplica.check_fidelity) and print "
+                   "the verdicts")
     @argument("--quiet", action="store_true",
               help="show no summary (with --sweep: no progress bar and no report; "
                    "%%nbreplica_report shows it later)")
@@ -172,6 +176,15 @@ class ReplicateMagics(Magics):
           collective all-reduce both would otherwise use aborts the process once
           strategies over different device counts exist.
 
+        Rules of ``--check`` (with ``--strategy split`` only):
+
+        - The cell runs as above; then each model a ``fit`` call in it trained is
+          checked with ``nbreplica.check_fidelity`` over the cell's devices (at least
+          two), from its weights after the cell, on the data of its first ``fit``
+          call (``x``, ``y``, ``batch_size``, ``sample_weight``, ``class_weight``,
+          ``validation_split``), and one verdict per model is printed. The checks
+          train copies: the models themselves are not changed.
+
         Rules of ``--workers N`` (``nbreplica.cluster.launch``):
 
         - The cell runs in N fresh worker processes, inside the scope of a
@@ -221,6 +234,7 @@ class ReplicateMagics(Magics):
             )
         _tensorflow.load()
         _check_backend(args)
+        _refuse_check_combinations(args)
         if args.workers is not None:
             _check_worker_options(args)
             if args.sweep is None:
@@ -241,10 +255,12 @@ class ReplicateMagics(Magics):
 
     def _run(self, args: Namespace, cell: str, devices: list[Accelerator]) -> BaseException | None:
         from nbreplica.notebook.cell_parallel import run_parallel
+        from nbreplica.notebook.check_cell import run_checked
         from nbreplica.notebook.summary import CellSummary
 
         _refuse_sweep_options(args)
-        run = run_parallel(self.shell, cell, devices, args.strategy, monitor=args.monitor)
+        run_cell = run_checked if args.check else run_parallel
+        run = run_cell(self.shell, cell, devices, args.strategy, monitor=args.monitor)
         self.last_run = run
         if not args.quiet and run.ran:
             display(CellSummary(run))
@@ -417,6 +433,17 @@ def _backend(args: Namespace) -> str | RayBackend:
             "A worker needs CPUs or GPUs: --cpus-per-worker or --gpus-per-worker must be "
             f"> 0. Received: --cpus-per-worker {cpus:g} --gpus-per-worker {gpus:g}")
     return RayBackend(cpus_per_worker=cpus, gpus_per_worker=gpus)
+
+
+def _refuse_check_combinations(args: Namespace) -> None:
+    """``--check`` compares replicated training (``--strategy split``) with one device."""
+    for flag, given in (("--sweep", args.sweep is not None),
+                        ("--workers", args.workers is not None),
+                        (f"--strategy {args.strategy}", args.strategy != "split")):
+        if args.check and given:
+            raise UsageError(
+                "--check compares the cell's models replicated (--strategy split) with "
+                f"one device: it does not combine with {flag}. Received: --check {flag}")
 
 
 def _refuse_sweep_options(args: Namespace) -> None:
