@@ -500,3 +500,14 @@ def test_a_step_that_splits_nothing_says_so_at_its_first_step():
     x, y = _data()
     with pytest.warns(UserWarning, match="none of its work was split"):
         parallel.fit(x, y, epochs=1, verbose=0)
+
+
+def test_sparse_inputs_split_by_rows():
+    keras.utils.set_random_seed(0)
+    x_in = keras.Input((6,), sparse=True)
+    template = keras.Model(x_in, keras.layers.Dense(2)(x_in))
+    dense = np.zeros((5, 6), "float32")
+    dense[[0, 1, 3, 4], [2, 0, 5, 1]] = [1.0, 2.0, 3.0, 4.0]
+    sparse = tf.sparse.from_dense(dense)
+    parallel = nbreplica.replicate(template, gpus=3)
+    np.testing.assert_allclose(parallel(sparse), template(sparse), rtol=RTOL, atol=ATOL)
