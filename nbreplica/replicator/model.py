@@ -181,15 +181,18 @@ class ReplicatedModel(keras.Model):
         """The template's hooks run as this model's: their model calls replicated, and
         what is left (the loss, say) on the merge device."""
         with tf.device(self.merge_device), self._replicated_template():
-            start = len(self._calls.unsplit)
-            yield
-            if step is not None:
-                self._report_unsplit_work(step, self._calls.unsplit[start:])
+            if step is None or step in self._calls.reported:
+                yield
+                return
+            self._calls.current = []
+            try:
+                yield
+                self._report_unsplit_work(step, self._calls.current)
+            finally:
+                self._calls.current = None
 
     def _report_unsplit_work(self, step: str, calls: list[str | None]) -> None:
         """Warn, once per step kind, of work the step ran on one device."""
-        if step in self._calls.reported:
-            return
         self._calls.reported.add(step)
         unsplit = sorted({name for name in calls if name is not None})
         where = self.accelerators[0].device
@@ -237,23 +240,27 @@ class ReplicatedModel(keras.Model):
                     "A replicated model's call takes its inputs as the one positional "
                     f"argument. Received: {len(args)} more positional arguments calling "
                     f"{model.name!r}")
-            if not has_batch(inputs):
-                self._calls.unsplit.append(model.name)
+            split = has_batch(inputs)
+            self._calls.record(None if split else model.name)
+            if not split:
                 with tf.device(placement.accelerators[0].device):
                     return own_call(inputs, **kwargs)
-            self._calls.unsplit.append(None)
             return replicated_call(model, own_call, inputs, kwargs, placement)
 
         return call
 
 
 class _CallLog:
-    """The model calls made in steps: per call, the name of a model that ran unsplit
-    (or ``None`` for a split call); and the step kinds already warned about."""
+    """The model calls of the step being watched (per call, the name of a model that
+    ran unsplit, or ``None`` for a split call), and the step kinds already reported."""
 
     def __init__(self) -> None:
-        self.unsplit: list[str | None] = []
+        self.current: list[str | None] | None = None
         self.reported: set[str] = set()
+
+    def record(self, unsplit_model: str | None) -> None:
+        if self.current is not None:
+            self.current.append(unsplit_model)
 
 
 def _models_of(template: keras.Model) -> list[keras.Model]:
