@@ -41,6 +41,8 @@ def use_devices(indices: Iterable[int] | None) -> None:
     the selection.
 
     Raises:
+        TypeError: ``indices`` is a string or no sequence (``use_devices([0, 1])``,
+            not ``use_devices("0,1")``).
         ValueError: an index is negative, not an integer, or repeated.
     """
     note = select(indices)
@@ -108,6 +110,11 @@ def observe_selection(listener: Listener) -> Callable[[], None]:
 
 
 def _validated(indices: Iterable[int]) -> tuple[int, ...]:
+    if isinstance(indices, (str, bytes)) or not isinstance(indices, Iterable):
+        raise TypeError(
+            "Device indices must be a sequence of GPU indices such as [0, 1] (or None for "
+            f"every device). Received: indices={indices!r}"
+        )
     chosen = list(indices)
     for index in chosen:
         if not is_whole(index) or index < 0:
