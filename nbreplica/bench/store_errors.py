@@ -35,9 +35,11 @@ def translated(path: Path, received: str) -> Iterator[None]:
     try:
         yield
     except (sqlite3.Error, OSError) as error:
+        if path.is_dir():
+            raise _directory(path, received) from error
         # pandas wraps SQLite's error in its own, whose message quotes the query.
         reason = error.__cause__ if isinstance(error.__cause__, sqlite3.Error) else error
-        what, todo = _cause(path, reason)
+        what, todo = _cause(reason)
         raise ResultsStoreError(
             f"The results file {path} {what} ({reason}): {todo}. Received: {received}"
         ) from error
@@ -49,8 +51,7 @@ def check_usable(path: Path, received: str) -> None:
     SQLite's own errors for both come only when the first run is written.
     """
     if path.is_dir():
-        what, todo = _cause(path, None)
-        raise ResultsStoreError(f"The results file {path} {what}: {todo}. Received: {received}")
+        raise _directory(path, received)
     folder = next((parent for parent in path.parents if parent.exists()), None)
     free = shutil.disk_usage(folder).free if folder is not None else MIN_FREE_BYTES
     if free < MIN_FREE_BYTES:
@@ -60,10 +61,15 @@ def check_usable(path: Path, received: str) -> None:
         )
 
 
-def _cause(path: Path, error: BaseException | None) -> tuple[str, str]:
-    """What is wrong with ``path``, given ``error``, and what to do about it."""
-    if path.is_dir():
-        return "is a directory", f"pass a file's path, e.g. {path / 'results.sqlite'}"
+def _directory(path: Path, received: str) -> ResultsStoreError:
+    return ResultsStoreError(
+        f"The results file {path} is a directory: pass a file's path, e.g. "
+        f"{path / 'results.sqlite'}. Received: {received}"
+    )
+
+
+def _cause(error: BaseException) -> tuple[str, str]:
+    """What ``error`` says is wrong with a results file, and what to do about it."""
     text = str(error).lower()
     for words, what, todo in _CAUSES:
         if any(word in text for word in words):

@@ -190,3 +190,28 @@ def test_two_processes_write_at_once(tmp_path):
     runs = ResultsStore(path).runs()
     assert runs.groupby("sweep_id")["repeat"].apply(sorted).to_dict() == {
         "abc123": [1], "first": list(range(150)), "second": list(range(150))}
+
+
+def test_a_disk_that_fills_up_is_named(tmp_path, monkeypatch):
+    """SQLite's "database or disk is full", raised by the first write that finds no room."""
+    path = tmp_path / "results.sqlite"
+    ResultsStore(path).prepare()
+    connect = ResultsStore._connect
+
+    class FullDisk:
+        def __init__(self, connection):
+            self.connection = connection
+
+        def execute(self, sql, *parameters):
+            if sql.startswith("INSERT"):
+                raise sqlite3.OperationalError("database or disk is full")
+            return self.connection.execute(sql, *parameters)
+
+        def close(self):
+            self.connection.close()
+
+    monkeypatch.setattr(ResultsStore, "_connect", lambda self: FullDisk(connect(self)))
+    with pytest.raises(nbreplica.ResultsStoreError,
+                       match=r"cannot be written: its disk is full or failing \(database or "
+                             r"disk is full\): free some space"):
+        ResultsStore(path).append(RECORD)
