@@ -1,12 +1,17 @@
 """Parsers of the flags that the ``nbreplica`` command and the ``%%replicate`` magic
 share (both read their arguments with ``argparse``). Each error names the flag and
-what it received."""
+what it received. ``seconds`` is :func:`nbreplica._flags.seconds`, which the worker
+command uses too."""
 
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Callable
+
+from nbreplica._flags import real, seconds
+
+__all__ = ["DEFAULT_BUDGET_S", "DEFAULT_TARGET_CI", "amount", "positive", "seconds",
+           "target_ci"]
 
 #: An adaptive sweep's defaults: the widest speedup interval accepted (relative to
 #: the median) and the seconds it may take.
@@ -17,19 +22,14 @@ DEFAULT_BUDGET_S = 180.0
 def target_ci(text: str) -> float:
     """``--target-ci WIDTH``: a relative interval width, or 0 for a sweep of a fixed
     number of repeats."""
-    return _real("--target-ci", "a relative interval width such as 0.10, or 0 for a "
-                 "fixed number of repeats", lambda width: width >= 0)(text)
-
-
-def seconds(flag: str) -> Callable[[str], float]:
-    """The parser of ``flag SECONDS``: a number of seconds > 0."""
-    return _real(flag, "a number of seconds > 0", lambda value: value > 0)
+    return real("--target-ci", "a relative interval width such as 0.10, or 0 for a "
+                "fixed number of repeats", lambda width: width >= 0)(text)
 
 
 def amount(flag: str) -> Callable[[str], float]:
     """The parser of ``flag N``: a number >= 0, e.g. of CPUs or GPUs (Ray takes
     fractions)."""
-    return _real(flag, "a number >= 0", lambda value: value >= 0)
+    return real(flag, "a number >= 0", lambda value: value >= 0)
 
 
 def positive(flag: str) -> Callable[[str], int]:
@@ -39,18 +39,4 @@ def positive(flag: str) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(
                 f"expected a whole number >= 1. Received: {flag} {text}")
         return int(text)
-    return parse
-
-
-def _real(flag: str, expected: str, accepts: Callable[[float], bool]) -> Callable[[str], float]:
-    """The parser of ``flag X``: a finite number that ``accepts``; the error says it
-    expected ``expected``."""
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not (math.isfinite(value) and accepts(value)):
-            raise argparse.ArgumentTypeError(f"expected {expected}. Received: {flag} {text}")
-        return value
     return parse

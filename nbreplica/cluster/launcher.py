@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,10 @@ from nbreplica._checks import is_number, is_whole
 from nbreplica._emulation import EMULATE_ENV_VAR
 from nbreplica._errors import WorkerError
 from nbreplica.cluster import tf_config
-from nbreplica.cluster.job import Job, read_value, write_job
-from nbreplica.cluster.processes import WorkerGroup
-from nbreplica.cluster.ray_launcher import RayBackend, run_on_ray
+from nbreplica.cluster.folders import launch_folder
+from nbreplica.cluster.job import Job, encode_job, read_value, write_bytes
+from nbreplica.cluster.processes import TAIL_LINES, Lifeline, WorkerGroup, tail
+from nbreplica.cluster.ray_launcher import RayBackend, import_ray, run_on_ray
 
 BACKENDS = ("local", "ray")
 #: How many times a launch picks new ports when a worker found its port taken.
@@ -59,15 +59,21 @@ def launch(fn: Callable[..., Any], *args: Any, workers: int = 2,
         comes back trained, as an ordinary model).
 
     Raises:
+        TypeError: ``fn`` or an argument cannot be pickled; the message names which.
         WorkerError: a worker failed; the message names it and shows its last output.
         LaunchTimeout: some worker did not start or join the cluster in time.
         KeyboardInterrupt: after the workers were stopped.
 
     Whatever ends a launch, every worker process has ended when it returns or raises
     (on Ray: every actor is killed, and the processes on this machine have ended).
+    Should this process be killed first (SIGKILL, SIGTERM), each local worker notices
+    within a second and ends itself, and the next launch removes the launch's folder;
+    Ray kills the actors of a driver that died.
     """
     _check(fn, workers, backend, timeout)
-    job = Job(fn, args, kwargs)
+    if backend != "local":
+        import_ray()  # first: without Ray, what to install is all there is to say
+    job = encode_job(Job(fn, args, kwargs))
     for _ in range(PORT_ATTEMPTS - 1):
         try:
             return _run_once(job, workers, backend, timeout)
@@ -77,11 +83,11 @@ def launch(fn: Callable[..., Any], *args: Any, workers: int = 2,
     return _run_once(job, workers, backend, timeout)
 
 
-def _run_once(job: Job, workers: int, backend: str | RayBackend,
+def _run_once(job: bytes, workers: int, backend: str | RayBackend,
               timeout: float | None) -> list[Any]:
     if backend == "local":
-        with tempfile.TemporaryDirectory(prefix="nbreplica-launch-") as name:
-            return _run_local(job, workers, timeout, Path(name))
+        with launch_folder() as folder:
+            return _run_local(job, workers, timeout, folder)
     ray_backend = backend if isinstance(backend, RayBackend) else RayBackend()
     return run_on_ray(job, workers, timeout, ray_backend)
 
@@ -101,21 +107,38 @@ def _check(fn: Callable[..., Any], workers: int, backend: str | RayBackend,
         )
 
 
-def _run_local(job: Job, workers: int, timeout: float | None, folder: Path) -> list[Any]:
-    job_file = write_job(folder / "job.pkl", job.fn, *job.args, **job.kwargs)
+def _run_local(job: bytes, workers: int, timeout: float | None, folder: Path) -> list[Any]:
+    job_file = folder / "job.pkl"
+    write_bytes(job_file, job)
     results = [folder / f"result-{index}.pkl" for index in range(workers)]
     ready = [folder / f"ready-{index}" for index in range(workers)]
-    command = worker_command(job_file, folder / "result-{index}.pkl", folder / "ready-{index}")
     environments = [worker_environment(config) for config in tf_config.local_configs(workers)]
-    with WorkerGroup([command] * workers, environments, folder) as group:
-        group.wait(ready, timeout, echo=sys.stdout)
-    return [read_value(path) for path in results]
+    with Lifeline() as lifeline:
+        command = worker_command(job_file, folder / "result-{index}.pkl",
+                                 folder / "ready-{index}", lifeline.reader)
+        with WorkerGroup([command] * workers, environments, folder, lifeline) as group:
+            group.wait(ready, timeout, echo=sys.stdout)
+            return [_result(group, index, path) for index, path in enumerate(results)]
 
 
-def worker_command(job: Path, result: Path, ready: Path) -> list[str]:
-    """The command that runs one worker of ``job`` with this Python."""
+def worker_command(job: Path, result: Path, ready: Path, launcher_fd: int) -> list[str]:
+    """The command that runs one worker of ``job`` with this Python. The launcher
+    watches the join timeout itself (``--timeout 0``); the worker watches
+    ``launcher_fd``, its :class:`~nbreplica.cluster.processes.Lifeline`."""
     return [sys.executable, "-m", "nbreplica.cluster", str(job), "--result", str(result),
-            "--ready", str(ready)]
+            "--ready", str(ready), "--timeout", "0", "--launcher-fd", str(launcher_fd)]
+
+
+def _result(group: WorkerGroup, index: int, path: Path) -> Any:
+    """What worker ``index``, which ended well, wrote to ``path``."""
+    if not path.exists():
+        output = tail(group.logs[index], TAIL_LINES)
+        raise WorkerError(
+            f"worker {index} (pid {group.pids[index]}) exited with status 0 but wrote no "
+            "result: its function ended the process (os._exit?) instead of returning. "
+            f"Its last output lines:\n{output}", worker=index, output=output,
+        )
+    return read_value(path)
 
 
 def worker_environment(config: str) -> dict[str, str]:

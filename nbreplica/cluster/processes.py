@@ -3,7 +3,10 @@
 Each worker runs in a session of its own, so that its whole process tree can be
 ended at once and a Ctrl-C in the terminal reaches the launcher only. TensorFlow
 catches SIGTERM and keeps running, so a worker that is still alive after a short
-grace period is ended with SIGKILL.
+grace period is ended with SIGKILL. Workers that watch a :class:`Lifeline` (the
+worker command's supervisor does) are asked first, by cutting it: each then kills
+its worker process and ends at once, and a launcher killed before it could end its
+workers cuts it too, by dying.
 """
 
 from __future__ import annotations
@@ -39,12 +42,16 @@ class WorkerGroup:
     """Worker processes, one a command, each writing its output to a log file.
 
     Use it as a context manager: on leaving, however that happens (an error, a
-    timeout, ``KeyboardInterrupt``), every process still running is ended.
+    timeout, ``KeyboardInterrupt``), every process still running is ended. Each
+    process inherits ``lifeline``'s read end, if one is given.
     """
 
     def __init__(self, commands: Sequence[Sequence[str]],
-                 environments: Sequence[Mapping[str, str]], folder: Path) -> None:
+                 environments: Sequence[Mapping[str, str]], folder: Path,
+                 lifeline: Lifeline | None = None) -> None:
         self.logs = [folder / f"worker-{index}.log" for index in range(len(commands))]
+        self.lifeline = lifeline
+        pass_fds = () if lifeline is None else (lifeline.reader,)
         self.processes: list[subprocess.Popen[bytes]] = []
         try:
             for command, environment, log in zip(commands, environments, self.logs):
@@ -52,7 +59,7 @@ class WorkerGroup:
                     self.processes.append(subprocess.Popen(
                         list(command), env=dict(environment), stdout=output,
                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                        start_new_session=True,
+                        start_new_session=True, pass_fds=pass_fds,
                     ))
         except BaseException:
             self.end()  # the workers started before the one that could not start
@@ -112,17 +119,62 @@ class WorkerGroup:
         )
 
     def end(self) -> None:
-        """End every worker's whole process group: SIGTERM, then SIGKILL after the
+        """End every worker: cut the lifeline (if any) and wait up to the grace period;
+        then SIGTERM to each whole process group still there, and SIGKILL after the
         grace period; reap the workers."""
-        running = [process for process in self.processes if process.poll() is None]
-        _signal_groups(running, signal.SIGTERM)
-        deadline = time.monotonic() + GRACE_PERIOD
-        while any(process.poll() is None for process in running) and (
-                time.monotonic() < deadline):
-            time.sleep(POLL_INTERVAL)
+        if self.lifeline is not None:
+            self.lifeline.cut()
+            self._wait_a_grace_period()
+        _signal_groups([process for process in self.processes if process.poll() is None],
+                       signal.SIGTERM)
+        self._wait_a_grace_period()
         _signal_groups(self.processes, signal.SIGKILL)
         for process in self.processes:
             process.wait()
+
+    def _wait_a_grace_period(self) -> None:
+        deadline = time.monotonic() + GRACE_PERIOD
+        while any(process.poll() is None for process in self.processes) and (
+                time.monotonic() < deadline):
+            time.sleep(POLL_INTERVAL)
+
+
+class Lifeline:
+    """A pipe that tells workers whether their launcher lives: they inherit its read
+    end (``--launcher-fd``), which reads end-of-file once its write end is closed:
+    by :meth:`cut`, or by the end of this process, however it ends. No other process
+    holds the write end (a process forked from this one without ``exec`` would).
+
+    Use it as a context manager: on leaving, both ends are closed.
+    """
+
+    def __init__(self) -> None:
+        self.reader, writer = os.pipe()
+        self._writer: int | None = writer
+
+    def __enter__(self) -> Lifeline:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.cut()
+        os.close(self.reader)
+
+    def cut(self) -> None:
+        """Close the write end: every worker watching the read end sees end-of-file."""
+        if self._writer is not None:
+            os.close(self._writer)
+            self._writer = None
+
+
+def running(pid: int) -> bool:
+    """Whether a process ``pid`` exists (a zombie counts until it is reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, as another user's process
+    return True
 
 
 def out_of_step_hint(output: str) -> str:

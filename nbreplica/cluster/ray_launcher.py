@@ -21,13 +21,14 @@ from typing import Any, TextIO
 from nbreplica._checks import is_number
 from nbreplica._errors import LaunchTimeout, WorkerError
 from nbreplica.cluster import tf_config
-from nbreplica.cluster.job import Job, decode
+from nbreplica.cluster.job import decode
 from nbreplica.cluster.processes import (
     GRACE_PERIOD,
     POLL_INTERVAL,
     TAIL_LINES,
     Echo,
     out_of_step_hint,
+    running,
 )
 from nbreplica.cluster.ray_worker import READ_LIMIT, Place, RayWorker
 
@@ -78,12 +79,13 @@ class RayBackend:
         return {name: amount for name, amount in resources.items() if amount}
 
 
-def run_on_ray(job: Job, workers: int, timeout: float | None,
+def run_on_ray(job: bytes, workers: int, timeout: float | None,
                backend: RayBackend) -> list[Any]:
-    """Run ``job`` in ``workers`` Ray actors that train as one cluster; returns its
-    values in worker-index order. Every actor is killed, and its placement group
-    removed, before this returns or raises."""
-    ray = _import_ray()
+    """Run ``job`` (a job, encoded) in ``workers`` Ray actors that train as one
+    cluster; returns its values in worker-index order. Every actor is killed, and its
+    placement group removed, before this returns or raises; and Ray kills them too
+    should this process die first (an actor's fate is its owner's)."""
+    ray = import_ray()
     if not ray.is_initialized():
         ray.init()
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -101,7 +103,12 @@ def run_on_ray(job: Job, workers: int, timeout: float | None,
         group.end()
 
 
-def _import_ray() -> Any:
+def import_ray() -> Any:
+    """The ``ray`` module.
+
+    Raises:
+        ImportError: Ray is not installed; the message says what to install.
+    """
     try:
         import ray
     except ImportError:
@@ -244,20 +251,10 @@ def _wait_for_exit(pids: list[int], timeout: float) -> None:
     """Wait up to ``timeout`` seconds until none of ``pids`` is running."""
     deadline = time.monotonic() + timeout
     while True:
-        pids = [pid for pid in pids if _running(pid)]
+        pids = [pid for pid in pids if running(pid)]
         if not pids or time.monotonic() > deadline:
             return
         time.sleep(POLL_INTERVAL)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, as another user's process
-    return True
 
 
 def _left(deadline: float | None) -> float | None:

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from nbreplica._emulation import EMULATE_ENV_VAR
 from nbreplica.cluster import tf_config, worker
-from nbreplica.cluster.job import Job, encode
+from nbreplica.cluster.job import decode, encode
 
 #: The most output a worker hands over at once, in bytes.
 READ_LIMIT = 1 << 20
@@ -62,10 +62,10 @@ class RayWorker:
         os.environ[tf_config.ENV_VAR] = config
         worker.join_cluster()
 
-    def run(self, job: Job) -> bytes:
-        """Run ``job`` in the cluster; returns its value, encoded."""
+    def run(self, job: bytes) -> bytes:
+        """Run ``job`` (a job, encoded) in the cluster; returns its value, encoded."""
         try:
-            return encode(worker.run_job(job))
+            return encode(worker.run_job(decode(job)))
         finally:
             sys.stdout.flush()
             sys.stderr.flush()

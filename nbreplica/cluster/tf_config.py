@@ -26,6 +26,10 @@ class Task:
     """Position among all tasks: the chief (if any) first, then the workers."""
     num_workers: int
     """How many tasks the cluster holds, the chief included."""
+    address: str
+    """Where this task listens (``host:port``)."""
+    addresses: tuple[str, ...]
+    """Every task's address, in index order."""
 
     @property
     def is_chief(self) -> bool:
@@ -75,8 +79,9 @@ def read_task(raw: str | None = None) -> Task:
     """This process's task from ``raw`` (default: the ``TF_CONFIG`` variable).
 
     Raises:
-        NbreplicaError: ``TF_CONFIG`` is missing or does not describe a worker of a
-            ``chief``/``worker`` cluster.
+        NbreplicaError: ``TF_CONFIG`` is missing, does not describe a task of a
+            ``chief``/``worker`` cluster, its task index is out of range, or an
+            address has no valid port; the message says which.
     """
     raw = os.environ.get(ENV_VAR) if raw is None else raw
     if not raw:
@@ -85,13 +90,32 @@ def read_task(raw: str | None = None) -> Task:
             "nbreplica.cluster.launch or the cluster manager. Received: TF_CONFIG="
             f"{raw!r}"
         )
+    cluster, task_type, task_index = _parsed(raw)
+    groups = [kind for kind in TASK_TYPES if kind in cluster]
+    addresses = tuple(address for kind in groups for address in cluster[kind])
+    if not 0 <= task_index < len(cluster[task_type]):
+        raise NbreplicaError(
+            f"TF_CONFIG's task index {task_index} is out of range: its cluster has "
+            f"{len(cluster[task_type])} {task_type!r} task(s), indices 0 to "
+            f"{len(cluster[task_type]) - 1}. Give every process its own index. "
+            f"Received: TF_CONFIG={raw!r}"
+        )
+    for address in addresses:
+        _check_port(address, raw)
+    index = (len(cluster.get("chief", ())) if task_type == "worker" else 0) + task_index
+    return Task(index=index, num_workers=len(addresses), address=addresses[index],
+                addresses=addresses)
+
+
+def _parsed(raw: str) -> tuple[dict[str, list[str]], str, int]:
+    """``TF_CONFIG``'s cluster, task type and task index, checked for their form."""
     try:
         config = json.loads(raw)
-        cluster = config["cluster"]
-        task_type, task_index = config["task"]["type"], int(config["task"]["index"])
-        sizes = {kind: len(cluster.get(kind, ())) for kind in TASK_TYPES}
-        offset = {"chief": 0, "worker": sizes["chief"]}[task_type]
-        if not 0 <= task_index < sizes[task_type] or set(cluster) - set(TASK_TYPES):
+        cluster, task = config["cluster"], config["task"]
+        task_type, task_index = task["type"], int(task["index"])
+        if (task_type not in cluster or set(cluster) - set(TASK_TYPES)
+                or not all(isinstance(group, list) and all(isinstance(a, str) for a in group)
+                           for group in cluster.values())):
             raise ValueError
     except (ValueError, KeyError, TypeError):
         raise NbreplicaError(
@@ -99,5 +123,13 @@ def read_task(raw: str | None = None) -> Task:
             "\"task\": {\"type\": \"worker\", \"index\": 0}} (a \"chief\" group is "
             f"allowed too, nothing else). Received: TF_CONFIG={raw!r}"
         ) from None
-    return Task(index=offset + task_index, num_workers=sum(sizes.values()))
+    return cluster, task_type, task_index
 
+
+def _check_port(address: str, raw: str) -> None:
+    host, _, port = address.rpartition(":")
+    if not (host and port.isdigit() and 1 <= int(port) <= 65535):
+        raise NbreplicaError(
+            f"TF_CONFIG's address {address!r} has no valid port: write host:port with a "
+            f"port from 1 to 65535. Received: TF_CONFIG={raw!r}"
+        )
