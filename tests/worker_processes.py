@@ -23,6 +23,31 @@ def group_alive(pid: int) -> bool:
     return True
 
 
+def processes_naming(text: str) -> list[int]:
+    """The ids of the processes whose command line contains ``text``, read from the
+    process table (``/proc``): every process of the machine, not only those this test
+    holds a handle of. A zombie (ended, not yet reaped) has no command line."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
+                errors="replace")
+        except OSError:  # not a process, or one that ended meanwhile
+            continue
+        if entry.name.isdigit() and int(entry.name) != os.getpid() and text in command:
+            found.append(int(entry.name))
+    return found
+
+
+def gone_within(text: str, seconds: float) -> list[int]:
+    """Wait up to ``seconds`` until no process names ``text``; returns those still
+    there (empty: none)."""
+    deadline = time.monotonic() + seconds
+    while (left := processes_naming(text)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
 def pids_written(folder: Path) -> list[int]:
     """The process ids workers wrote to ``folder`` (``cluster_jobs.write_pid``)."""
     return [int(path.read_text()) for path in sorted(folder.glob("pid-*"))]

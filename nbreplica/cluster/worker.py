@@ -25,14 +25,20 @@ from nbreplica.cluster import tf_config
 from nbreplica.cluster.current import WorkerContext, context, enter
 from nbreplica.cluster.job import Job, check_job, read_job
 from nbreplica.cluster.result_file import check_folder, write_result
-from nbreplica.cluster.supervisor import EXIT_ERROR, Terminated, raise_terminated, supervise
+from nbreplica.cluster.supervisor import (
+    EXIT_ERROR,
+    GRACE_PERIOD,
+    Terminated,
+    raise_terminated,
+    supervise,
+)
 
 #: What a worker does, for its command line's help.
 DESCRIPTION = (
     "Run a function as one worker of the MultiWorkerMirroredStrategy cluster that the "
     "TF_CONFIG variable describes: start it on every machine (Slurm, Kubernetes, ssh), "
     "each with its own TF_CONFIG. The function runs inside the strategy's scope. The "
-    "worker ends on SIGTERM, within 5 s."
+    f"worker ends on SIGTERM, within {GRACE_PERIOD:g} s."
 )
 #: Seconds a worker has to start and join its cluster, unless ``--timeout`` says.
 DEFAULT_TIMEOUT = 600.0

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -146,3 +148,28 @@ def chief_returns_its_index() -> int:
     here = nbreplica.cluster.context()
     print(f"worker {here.index} of {here.num_workers} trained, loss {fit(make_model())[-1]:.4f}")
     return here.index
+
+
+def exit_instead_of_returning(how: str) -> None:
+    """End the worker's process from inside its function, as ``how`` says."""
+    if how == "sys.exit":
+        sys.exit(0)
+    os._exit(0)
+
+
+def remove_then_return(folder: str) -> int:
+    """Train, remove ``folder`` (where the result was to go), and return 42."""
+    fit(make_model())
+    shutil.rmtree(folder)
+    return 42
+
+
+def hang_in_worker_1(folder: str) -> None:
+    """Both workers build the model; then worker 1 hangs (writing its pid first) while
+    worker 0 trains."""
+    import nbreplica.cluster
+
+    model = make_model()
+    if nbreplica.cluster.context().index == 1:
+        sleep_forever(folder)
+    fit(model)

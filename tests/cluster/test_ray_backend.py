@@ -4,6 +4,8 @@ clear faults, and no worker process still running when a launch returns or raise
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import time
 
@@ -103,6 +105,38 @@ def test_ctrl_c_stops_every_ray_worker(local_ray, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         launch(sleep_forever, str(tmp_path), workers=1, backend="ray", timeout=100)
     assert still_running(pids_written(tmp_path), within=0) == []
+    assert ray_workers_running() == []
+
+
+DRIVER = """\
+import os, sys
+import ray
+from cluster_jobs import sleep_forever
+from nbreplica.cluster import launch
+ray.init(address=sys.argv[1], runtime_env={"env_vars": {"PYTHONPATH": os.environ["PYTHONPATH"]}})
+launch(sleep_forever, sys.argv[2], workers=1, backend="ray", timeout=200)
+"""
+
+
+@pytest.mark.timeout(300)
+def test_ray_ends_the_workers_of_a_driver_that_was_killed(local_ray, tmp_path):
+    """An actor's fate is its owner's: Ray kills a dead driver's actors."""
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER)
+    environment = {key: value for key, value in os.environ.items()
+                   if key != "NBREPLICA_EMULATE_GPUS"}
+    environment["PYTHONPATH"] = os.pathsep.join(entry or os.getcwd() for entry in sys.path)
+    address = local_ray.get_runtime_context().gcs_address
+    with (tmp_path / "driver.log").open("wb") as log, subprocess.Popen(
+            [sys.executable, str(script), address, str(tmp_path)], env=environment,
+            stdout=log, stderr=subprocess.STDOUT) as driver:
+        deadline = time.monotonic() + 200
+        while not pids_written(tmp_path) and driver.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert driver.poll() is None, (tmp_path / "driver.log").read_text()
+        driver.kill()
+    assert still_running(pids_written(tmp_path), within=30) == []
     assert ray_workers_running() == []
 
 
