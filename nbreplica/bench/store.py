@@ -119,14 +119,15 @@ class ResultsStore:
 
     def prepare(self) -> None:
         """Make sure runs can be appended: the path is no directory, its disk is not
-        full, and the file (created with its tables if need be) is a results file.
+        full, and the file is a results file, or can be created (it is not created yet).
 
         Raises:
             ResultsStoreError: it is not so; the message says what to do.
         """
         check_usable(self.path, self.received)
-        with translated(self.path, self.received), closing(self._connect()):
-            pass
+        if self.path.exists():
+            with translated(self.path, self.received), closing(self._connect()):
+                pass
 
     def append(self, record: RunRecord, samples: pd.DataFrame | None = None) -> None:
         """Commit one run, and the device samples taken while it ran, atomically.

@@ -5,6 +5,7 @@ be used and what to do."""
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -46,14 +47,20 @@ def translated(path: Path, received: str) -> Iterator[None]:
 
 
 def check_usable(path: Path, received: str) -> None:
-    """Raise :class:`ResultsStoreError` if ``path`` is a directory, or its disk is full.
+    """Raise :class:`ResultsStoreError` if ``path`` is a directory, cannot be created
+    (when it does not exist), or its disk is full.
 
-    SQLite's own errors for both come only when the first run is written.
+    SQLite's own errors for these come only when the first run is written.
     """
     if path.is_dir():
         raise _directory(path, received)
-    folder = next((parent for parent in path.parents if parent.exists()), None)
-    free = shutil.disk_usage(folder).free if folder is not None else MIN_FREE_BYTES
+    folder = next(parent for parent in path.parents if parent.exists())
+    if not path.exists() and not (folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)):
+        raise ResultsStoreError(
+            f"The results file {path} cannot be created: {folder} is no folder this process "
+            f"may write to. Make it writable, or {_ELSEWHERE}. Received: {received}"
+        )
+    free = shutil.disk_usage(folder).free
     if free < MIN_FREE_BYTES:
         raise ResultsStoreError(
             f"The results file {path} cannot be written: its disk is full ({free} bytes "

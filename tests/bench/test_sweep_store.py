@@ -195,7 +195,7 @@ def test_two_processes_write_at_once(tmp_path):
 def test_a_disk_that_fills_up_is_named(tmp_path, monkeypatch):
     """SQLite's "database or disk is full", raised by the first write that finds no room."""
     path = tmp_path / "results.sqlite"
-    ResultsStore(path).prepare()
+    ResultsStore(path).runs()  # creates the file, empty
     connect = ResultsStore._connect
 
     class FullDisk:

@@ -299,10 +299,13 @@ def broken_store(tmp_path: Path, fault: str) -> Path:
     path = tmp_path / "results.sqlite"
     if fault == "directory":
         path.mkdir()
+    elif fault == "under a file":
+        path.write_text("a file, not a folder")
+        path = path / "results.sqlite"
     elif fault == "damaged":
         path.write_bytes(b"these bytes are no SQLite database" * 100)
     else:
-        ResultsStore(path).prepare()
+        ResultsStore(path).runs()  # creates the file, empty
     return path
 
 
@@ -310,6 +313,8 @@ STORE_FAULTS = {
     "directory": r"is a directory: pass a file's path, e.g. \S+results.sqlite/results.sqlite",
     "damaged": r"is damaged or not a results file \(file is not a database\): move it away",
     "full disk": r"cannot be written: its disk is full \(0 bytes free\): free some space",
+    "under a file": r"cannot be created: \S+results.sqlite is no folder this process may "
+                    r"write to",
 }
 
 
