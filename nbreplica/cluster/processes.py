@@ -167,14 +167,19 @@ class Lifeline:
 
 
 def running(pid: int) -> bool:
-    """Whether a process ``pid`` exists (a zombie counts until it is reaped)."""
+    """Whether a process ``pid`` runs: it exists, and (where ``/proc`` tells) is no
+    zombie, which has ended but waits for its parent to reap it."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # it exists, as another user's process
-    return True
+        pass  # it exists, as another user's process
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc to tell
+    return state != "Z"
 
 
 def out_of_step_hint(output: str) -> str:

@@ -346,6 +346,15 @@ def test_loading_results_from_an_unusable_store_says_why(tmp_path, fault):
             load(results_path=path)
 
 
+def test_a_cell_sweep_reports_an_unusable_store_before_running(shell, tmp_path, monkeypatch):
+    monkeypatch.setenv("NBREPLICA_RESULTS", str(broken_store(tmp_path, "damaged")))
+    with capture_output() as captured:
+        result = shell.run_cell("%%replicate --sweep 1,2\nran = True")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert re.search(STORE_FAULTS["damaged"], str(result.error_in_exec))
+    assert "ran" not in shell.user_ns and captured.outputs == []
+
+
 def test_an_unknown_sweep_is_a_lookup_error_for_both_readers(tmp_path):
     path = broken_store(tmp_path, "empty")
     with pytest.raises(LookupError, match=r"No sweep called 'unknown' .*Received: sweep="):
