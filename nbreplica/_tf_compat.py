@@ -4,6 +4,9 @@ TensorFlow 2.16.2 (the oldest nbreplica supports) and 2.21."""
 
 from __future__ import annotations
 
+import contextlib
+from typing import ContextManager
+
 import tensorflow as tf
 from tensorflow.python.eager import record
 
@@ -19,3 +22,9 @@ def is_recording() -> bool:
     """Whether a gradient tape is recording on this thread now (inside a backward pass:
     someone takes a gradient of a gradient)."""
     return bool(record.could_possibly_record())
+
+
+def unrecorded_when_traced() -> ContextManager[None]:
+    """In a traced function, a context in which no gradient tape records; eagerly, one
+    that changes nothing (tapes created inside must still record there)."""
+    return contextlib.nullcontext() if tf.executing_eagerly() else record.stop_recording()

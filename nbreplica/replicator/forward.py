@@ -79,7 +79,7 @@ class _Replica:
 
     index: int
     device: str
-    tape: tf.GradientTape
+    tape: tf.GradientTape | None  # None in a traced step, whose graph is differentiated
     inputs: list[tf.Tensor]  # its differentiable shards (the watched inputs' rows)
     shard: list[Any]  # every flat input's rows, as it was called on them
     structure: Any  # its outputs, as the template returned them
@@ -93,6 +93,12 @@ class _Replica:
         """What a gradient flows back from: floating outputs, then the call loss."""
         tensors = [t for t in self.outputs if _is_float(t)]
         return tensors + ([self.call_loss] if self.call_loss is not None else [])
+
+    def gradients(self, sources: list[Any], seeds: list[tf.Tensor]) -> list[Any]:
+        """The gradients of :meth:`targets`, seeded with ``seeds``, for ``sources``."""
+        if self.tape is None:
+            return tf.gradients(self.targets(), sources, grad_ys=seeds)
+        return self.tape.gradient(self.targets(), sources, output_gradients=seeds)
 
 
 @dataclass
@@ -122,10 +128,14 @@ def replicated_call(model: keras.Model, call: Callable[..., Any], inputs: Any,
 
     @tf.custom_gradient
     def forward(*arguments: tf.Tensor) -> Any:
-        state.replicas = [
-            _run_replica(state, i, [arguments[p] for p in state.scattered.positions(i)])
-            for i in range(len(placement.accelerators))]
-        results = _gather(state)
+        # In a traced step no outer tape needs to record the replicas: the backward
+        # pass below is their gradient. Unrecorded, control flow (an RNN's loop) is
+        # traced once, not wrapped again for a tape's gradient of a gradient.
+        with tf_compat.unrecorded_when_traced():
+            state.replicas = [
+                _run_replica(state, i, [arguments[p] for p in state.scattered.positions(i)])
+                for i in range(len(placement.accelerators))]
+            results = _gather(state)
 
         def backward(*upstream: tf.Tensor | None,
                      variables: Sequence[tf.Variable] | None = None) -> Any:
@@ -153,8 +163,9 @@ def _scatter(inputs: Any, mask: Any, count: int) -> _Scattered:
 
 
 def _run_replica(state: _Call, index: int, differentiable: Any) -> _Replica:
-    """Replica ``index``'s forward pass on its device, under its own tape, with its
-    watched shards replaced by ``differentiable``."""
+    """Replica ``index``'s forward pass on its device, with its watched shards replaced
+    by ``differentiable``: run eagerly, under its own tape; traced, the graph is
+    differentiated instead."""
     accelerator = state.placement.accelerators[index]
     scattered = state.scattered
     inputs = list(differentiable)
@@ -166,10 +177,11 @@ def _run_replica(state: _Call, index: int, differentiable: Any) -> _Replica:
         kwargs["mask"] = tf.nest.pack_sequence_as(
             kwargs["mask"], [m[index] for m in scattered.mask_shards])
     # Persistent: a step may ask for gradients more than once.
-    tape = tf.GradientTape(persistent=True)
-    with tf.device(accelerator.device), tf.name_scope(f"replica_{index}"), tape, \
-            _replica_running():
-        tape.watch(inputs)
+    tape = tf.GradientTape(persistent=True) if tf.executing_eagerly() else None
+    with tf.device(accelerator.device), tf.name_scope(f"replica_{index}"), \
+            tape or contextlib.nullcontext(), _replica_running():
+        if tape is not None:
+            tape.watch(inputs)
         compat.clear_call_losses(state.model)
         try:
             outputs = state.call(tf.nest.pack_sequence_as(state.inputs, shard), **kwargs)
@@ -267,8 +279,7 @@ def _backward(state: _Call, arguments: Sequence[tf.Tensor],
     variable_grads: list[list[Any]] = []
     for replica, replica_seeds in zip(replicas, seeds):
         with tf.device(replica.device), tf.name_scope(f"replica_{replica.index}"):
-            grads = replica.tape.gradient(
-                replica.targets(), replica.inputs + variables, output_gradients=replica_seeds)
+            grads = replica.gradients(replica.inputs + variables, replica_seeds)
         argument_grads.extend(grads[: len(replica.inputs)])
         variable_grads.append(grads[len(replica.inputs):])
     if not variables:

@@ -29,7 +29,8 @@ def placements(devices: int, *extra: str) -> dict[tuple[int, str], set[str]]:
     for match in PLACED.finditer(log):
         replica = re.search(r"replica_(\d+)/", match["node"])
         if replica and match["op"] in HEAVY_OPS:
-            direction = "backward" if "gradient_tape" in match["node"] else "forward"
+            backward = "gradient_tape/" in match["node"] or "/gradients/" in match["node"]
+            direction = "backward" if backward else "forward"
             placed[int(replica[1]), direction].add(match["device"])
     return placed
 
