@@ -1,7 +1,8 @@
 """Print pip constraints that pin every runtime dependency, and those of the `ray`
 extra, to its declared minimum.
 
-`pyproject.toml`'s `>=` bounds are a promise; CI installs exactly these versions in a
+`pyproject.toml`'s `>=` bounds (and the `<` bound of Keras, the newest CI tests) are a
+promise; CI installs exactly these versions in a
 second virtual environment and runs the TensorFlow-dependent tests there.
 """
 
@@ -13,7 +14,10 @@ from pathlib import Path
 pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
 project = pyproject["project"]
 for requirement in project["dependencies"] + project["optional-dependencies"]["ray"]:
-    match = re.fullmatch(r"([A-Za-z0-9_.\-]+)\s*>=\s*([0-9][0-9A-Za-z.]*)", requirement)
+    match = re.fullmatch(
+        r"([A-Za-z0-9_.\-]+)\s*>=\s*([0-9][0-9A-Za-z.]*)(\s*,\s*<\s*[0-9][0-9A-Za-z.]*)?",
+        requirement)
     if match is None:
-        sys.exit(f"Every dependency needs a plain '>=' minimum. Received: {requirement!r}")
+        sys.exit("Every dependency needs a plain '>=' minimum, optionally with a '<' bound. "
+                 f"Received: {requirement!r}")
     print(f"{match[1]}=={match[2]}")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from nbreplica import _emulation, _tensorflow, _visibility
 from nbreplica._errors import DeviceConfigurationError
+from nbreplica.selection import selected_devices
 
 tf = _tensorflow.load()
 
@@ -114,6 +115,17 @@ def pick_devices(indices: Sequence[int] | None, received: str) -> list[Accelerat
             f"there is no GPU {', '.join(map(str, missing))}. Received: {received}"
         )
     return found
+
+
+def chosen_devices() -> list[Accelerator]:
+    """The devices chosen in the GPU picker (:func:`nbreplica.use_devices`), else every
+    device: what a sweep or a ``%%replicate`` cell runs on unless told otherwise.
+
+    Raises:
+        ValueError: as :func:`pick_devices`.
+    """
+    selection = selected_devices()
+    return pick_devices(selection, f"nbreplica.selected_devices()={selection!r}")
 
 
 def locate(indices: Sequence[int], available: Sequence[Accelerator],

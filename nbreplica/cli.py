@@ -19,9 +19,9 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from nbreplica import _tensorflow
+from nbreplica import _flags, _tensorflow
 from nbreplica._errors import NbreplicaError
-from nbreplica.bench import flags
+from nbreplica.bench import defaults
 from nbreplica.cluster import worker
 
 if TYPE_CHECKING:
@@ -43,69 +43,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="nbreplica", description="Data-parallel Keras training on one machine."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = commands.add_parser(
-        "sweep",
-        help="measure training speedup over 1, 2, 4, 8 devices and write a report",
-        description="Train a built-in model on synthetic data on growing device "
-        "counts; print a table, store every point, and write PNG, CSV and HTML.",
-    )
-    run.add_argument("--model", default="mlp",
-                     help="built-in model: mlp or cnn (default: mlp)")
-    run.add_argument("--devices", type=_counts, default=(1, 2, 4, 8),
-                     help="comma-separated device counts (default: 1,2,4,8)")
-    run.add_argument("--emulate", type=int, metavar="N",
-                     help="emulate N GPUs with logical CPU devices (machines without GPUs)")
-    run.add_argument("--out", default="nbreplica-report",
-                     help="directory for the report (default: ./nbreplica-report)")
-    run.add_argument("--batch-size", type=int, default=256,
-                     help="global batch (strong scaling) or per-device batch (weak); "
-                     "default: 256")
-    run.add_argument("--scaling", choices=("strong", "weak"), default="strong")
-    run.add_argument("--strategy", type=_strategies, default=("split",),
-                     help="comma-separated: split, mirrored, multiworker (worker "
-                     "processes of this machine) (default: split)")
-    run.add_argument("--repeats", type=int, default=3,
-                     help="repeats of every point; an adaptive sweep adds more "
-                     "(default: 3)")
-    run.add_argument("--steps", type=int,
-                     help="measured steps per point (default: calibrated from a first "
-                     "baseline run)")
-    run.add_argument("--target-ci", type=flags.target_ci, default=flags.DEFAULT_TARGET_CI,
-                     metavar="WIDTH",
-                     help="add repeats until every speedup interval is at most WIDTH "
-                     "wide, relative to the median; 0 measures exactly --repeats "
-                     f"repeats (default: {flags.DEFAULT_TARGET_CI})")
-    run.add_argument("--budget", type=flags.seconds("--budget"), default=flags.DEFAULT_BUDGET_S,
-                     metavar="SECONDS", help="time an adaptive sweep may take "
-                     f"(default: {flags.DEFAULT_BUDGET_S:g})")
-    run.add_argument("--warmup-steps", type=int, default=3, help="default: 3")
-    run.add_argument("--samples", type=int, default=4096,
-                     help="synthetic examples (default: 4096)")
-    run.add_argument("--name", help="sweep name in the results store")
-    run.add_argument("--results", metavar="PATH",
-                     help="results file (default: $NBREPLICA_RESULTS or "
-                     "~/.nbreplica/results.sqlite)")
-    run.add_argument("--threshold", type=float, default=0.7,
-                     help="efficiency threshold of the recommended device count "
-                     "(default: 0.7)")
-    run.add_argument("--verbose", action="store_true",
-                     help="show TensorFlow's start-up messages")
-    run.set_defaults(run=_run_sweep)
-    devices = commands.add_parser(
-        "devices",
-        help="show every GPU and the processes using it (no TensorFlow needed)",
-        description="One line per GPU (index, name, temperature, utilization, memory "
-        "used / total, power) and one per process using it (PID, user, GPU memory, "
-        "command), read through NVML.",
-    )
-    devices.add_argument("--json", action="store_true",
-                         help="print a JSON list with one object per GPU instead")
-    devices.add_argument("--watch", type=flags.seconds("--watch"), metavar="SECONDS",
-                         help="refresh every SECONDS until Ctrl-C (with --json: one list "
-                         "per line)")
-    devices.add_argument("--count", type=flags.positive("--count"), metavar="N",
-                         help="with --watch: stop after N refreshes")
-    devices.set_defaults(run=_run_devices)
+    _add_sweep_command(commands)
+    _add_devices_command(commands)
     one_worker = commands.add_parser(
         "worker",
         help="run a function as one worker of the cluster that TF_CONFIG describes",
@@ -117,17 +56,75 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _counts(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated whole numbers, e.g. 1,2,4,8. Received: {text!r}"
-        ) from None
+def _add_sweep_command(commands: argparse._SubParsersAction) -> None:
+    run = commands.add_parser(
+        "sweep",
+        help="measure training speedup over 1, 2, 4, 8 devices and write a report",
+        description="Train a built-in model on synthetic data on growing device "
+        "counts; print a table, store every point, and write PNG, CSV and HTML.",
+    )
+    run.add_argument("--model", default="mlp",
+                     help="built-in model: mlp or cnn (default: mlp)")
+    run.add_argument("--devices", type=_flags.whole_numbers("--devices", 1),
+                     default=(1, 2, 4, 8),
+                     help="comma-separated device counts (default: 1,2,4,8)")
+    run.add_argument("--emulate", type=_flags.positive("--emulate"), metavar="N",
+                     help="emulate N GPUs with logical CPU devices (machines without GPUs)")
+    run.add_argument("--out", default="nbreplica-report",
+                     help="directory for the report (default: ./nbreplica-report)")
+    run.add_argument("--batch-size", type=_flags.positive("--batch-size"), default=256,
+                     help="global batch (strong scaling) or per-device batch (weak); "
+                     "default: 256")
+    run.add_argument("--scaling", choices=("strong", "weak"), default="strong")
+    run.add_argument("--strategy", type=_flags.comma_list, default=("split",),
+                     help="comma-separated: split, mirrored, multiworker (worker "
+                     "processes of this machine) (default: split)")
+    run.add_argument("--repeats", type=_flags.positive("--repeats"), default=defaults.REPEATS,
+                     help="repeats of every point; an adaptive sweep adds more "
+                     f"(default: {defaults.REPEATS})")
+    run.add_argument("--steps", type=_flags.positive("--steps"),
+                     help="measured steps per point (default: calibrated from a first "
+                     "baseline run)")
+    run.add_argument("--target-ci", type=_flags.target_ci, default=defaults.TARGET_CI,
+                     metavar="WIDTH",
+                     help="add repeats until every speedup interval is at most WIDTH "
+                     "wide, relative to the median; 0 measures exactly --repeats "
+                     f"repeats (default: {defaults.TARGET_CI})")
+    run.add_argument("--budget", type=_flags.seconds("--budget"), default=defaults.BUDGET_S,
+                     metavar="SECONDS", help="time an adaptive sweep may take "
+                     f"(default: {defaults.BUDGET_S:g})")
+    run.add_argument("--warmup-steps", type=_flags.positive("--warmup-steps"),
+                     default=defaults.WARMUP_STEPS, help=f"default: {defaults.WARMUP_STEPS}")
+    run.add_argument("--samples", type=_flags.positive("--samples"), default=4096,
+                     help="synthetic examples (default: 4096)")
+    run.add_argument("--name", help="sweep name in the results store")
+    run.add_argument("--results", metavar="PATH",
+                     help="results file (default: $NBREPLICA_RESULTS or "
+                     "~/.nbreplica/results.sqlite)")
+    run.add_argument("--threshold", type=float, default=defaults.EFFICIENCY_THRESHOLD,
+                     help="efficiency threshold of the recommended device count "
+                     f"(default: {defaults.EFFICIENCY_THRESHOLD})")
+    run.add_argument("--verbose", action="store_true",
+                     help="show TensorFlow's start-up messages")
+    run.set_defaults(run=_run_sweep)
 
 
-def _strategies(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(","))
+def _add_devices_command(commands: argparse._SubParsersAction) -> None:
+    devices = commands.add_parser(
+        "devices",
+        help="show every GPU and the processes using it (no TensorFlow needed)",
+        description="One line per GPU (index, name, temperature, utilization, memory "
+        "used / total, power) and one per process using it (PID, user, GPU memory, "
+        "command), read through NVML.",
+    )
+    devices.add_argument("--json", action="store_true",
+                         help="print a JSON list with one object per GPU instead")
+    devices.add_argument("--watch", type=_flags.seconds("--watch"), metavar="SECONDS",
+                         help="refresh every SECONDS until Ctrl-C (with --json: one list "
+                         "per line)")
+    devices.add_argument("--count", type=_flags.positive("--count"), metavar="N",
+                         help="with --watch: stop after N refreshes")
+    devices.set_defaults(run=_run_devices)
 
 
 def _run_devices(args: argparse.Namespace) -> int:

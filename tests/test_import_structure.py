@@ -24,6 +24,7 @@ LAYERS = [
     ["nbreplica.testing"],
     ["nbreplica.accelerators", "nbreplica._keras_compat", "nbreplica._tf_compat"],
     ["nbreplica.replicator"],
+    ["nbreplica.strategy"],
     ["nbreplica.cluster"],
     ["nbreplica.bench"],
     ["nbreplica.notebook"],

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,10 +15,10 @@ import tensorflow as tf
 from nbreplica._errors import SweepError
 from nbreplica.accelerators import Accelerator
 from nbreplica.bench.data import SweepData
-from nbreplica.bench.stats import spread
-from nbreplica.bench.strategies import BASELINE, MULTIWORKER, WORKERS_LABEL
+from nbreplica.bench.timing import Call, StepTimer, StepTiming, step_figures
 from nbreplica.devices import Sampler
-from nbreplica.replicator.api import replicate
+from nbreplica.strategy.names import MULTIWORKER, WORKERS_LABEL
+from nbreplica.strategy.placements import placement_for
 
 ModelFn = Callable[[], keras.Model]
 
@@ -31,7 +30,8 @@ class Point:
     strategy: str
     devices: tuple[Accelerator, ...]
     repeat: int
-    global_batch_size: int
+    global_batch_size: int | None
+    """``None`` until a run tells it (a cell trains with its own batch size)."""
 
     def describe(self) -> str:
         """Short human-readable label, e.g. ``"split on 4 devices, repeat 2"`` or
@@ -45,17 +45,9 @@ class Point:
 
 
 @dataclass(frozen=True)
-class Measurement:
-    """What one point measured. Times in seconds; throughput in samples per second."""
+class Measurement(StepTiming):
+    """What one point measured: its timing, and its devices' samples and counters."""
 
-    model_name: str
-    params: int
-    first_step_s: float
-    samples_per_s: float
-    step_time_p50_s: float
-    step_time_p90_s: float
-    step_time_sd_s: float
-    """Standard deviation of the timed steps' durations; NaN with one timed step."""
     samples: pd.DataFrame
     peak_memory_bytes: dict[int, float]
     mean_utilization: dict[int, float]
@@ -74,29 +66,6 @@ class PointSettings:
     """``time.monotonic()`` when the sweep started: device samples are timed from it."""
 
 
-class _StepTimer(keras.callbacks.Callback):
-    """Wall-clock time at the end of every train-function call.
-
-    A callback that is not ``async_safe`` makes Keras convert the step's logs to
-    Python numbers before calling it, which waits for the step to finish, so the
-    times are those of completed steps, not of dispatched ones.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.started = 0.0
-        self.ends: list[tuple[int, float]] = []
-
-    def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
-        if not self.started:
-            self.started = time.perf_counter()
-
-    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-        # ``batch`` is the index of the last step the call ran (several steps per call
-        # when the model was compiled with steps_per_execution > 1).
-        self.ends.append((batch, time.perf_counter()))
-
-
 def measure_point(
     point: Point, model_fn: ModelFn, data: SweepData, settings: PointSettings
 ) -> Measurement:
@@ -107,9 +76,15 @@ def measure_point(
     as ``first_step_s``. The devices are sampled (memory, utilization) while the model
     trains.
     """
-    with _placed_model(point, model_fn, settings) as (model, template):
-        timer = _StepTimer()
-        sampler = Sampler(interval=settings.sample_interval)
+    strategy = placement_for(point.strategy, point.devices,
+                             replicate_options=settings.replicate_options,
+                             cross_device_ops=settings.cross_device_ops)
+    timer = StepTimer()
+    sampler = Sampler(interval=settings.sample_interval)
+    # The baseline's device scope stays open for its whole training.
+    with strategy.scope():
+        template = _build(model_fn, point)
+        model = strategy.prepare(template)
         sampling_offset = time.monotonic() - settings.clock_origin
         with sampler:
             model.fit(
@@ -120,7 +95,7 @@ def measure_point(
                 verbose=0,
                 callbacks=[timer],
             )
-    first_step_s, step_times = _step_times(timer, settings)
+    first_step_s, step_times = _step_times(timer.calls, settings)
     indices = [device.index for device in point.devices]
     samples = sampler.to_frame()
     samples["time"] += sampling_offset
@@ -129,88 +104,33 @@ def measure_point(
         params=int(template.count_params()),
         first_step_s=first_step_s,
         samples_per_s=point.global_batch_size * len(step_times) / float(np.sum(step_times)),
-        step_time_p50_s=float(np.percentile(step_times, 50)),
-        step_time_p90_s=float(np.percentile(step_times, 90)),
-        step_time_sd_s=spread(step_times),
+        **step_figures(step_times),
         samples=samples,
         peak_memory_bytes=_for_devices(sampler.peak_memory(), indices),
         mean_utilization=_for_devices(sampler.mean_utilization(), indices),
     )
 
 
-def _step_times(timer: _StepTimer, settings: PointSettings) -> tuple[float, np.ndarray]:
-    """First call's duration, and the per-step duration of every call after warm-up."""
-    first_step_s = timer.ends[0][1] - timer.started
+def _step_times(calls: list[Call], settings: PointSettings) -> tuple[float, np.ndarray]:
+    """First call's duration, and the per-step duration of every call after warm-up
+    (from the end of the call before it: what a step costs in a long training)."""
     per_step = []
-    for (previous_step, previous_end), (step, end) in zip(timer.ends, timer.ends[1:]):
-        if previous_step + 1 >= settings.warmup_steps:
-            steps_in_call = step - previous_step
-            per_step.extend([(end - previous_end) / steps_in_call] * steps_in_call)
+    for previous, call in zip(calls, calls[1:]):
+        if previous.first_step + previous.steps >= settings.warmup_steps:
+            per_step.extend([(call.ended - previous.ended) / call.steps] * call.steps)
     if not per_step:
         raise SweepError(
             "No step ran after the warm-up, so nothing was measured: the model runs "
-            f"{timer.ends[0][0] + 1} steps per call (steps_per_execution). Raise steps "
+            f"{calls[0].steps} steps per call (steps_per_execution). Raise steps "
             f"to a few calls' worth. Received: steps={settings.steps}, "
             f"warmup_steps={settings.warmup_steps}"
         )
-    return first_step_s, np.asarray(per_step)
+    return calls[0].seconds, np.asarray(per_step)
 
 
 def _for_devices(values: Mapping[int, float | None], indices: list[int]) -> dict[int, float]:
     """The known values of the devices a point used (emulated devices report none)."""
     return {index: float(values[index]) for index in indices if values.get(index) is not None}
-
-
-@contextmanager
-def _placed_model(
-    point: Point, model_fn: ModelFn, settings: PointSettings
-) -> Iterator[tuple[keras.Model, keras.Model]]:
-    """Yield (model to train, the model ``model_fn`` built) placed for the strategy.
-
-    The model must be trained inside the context: the baseline's device scope stays
-    open for its whole training.
-    """
-    if point.strategy == BASELINE:
-        with tf.device(point.devices[0].device):
-            template = _build(model_fn, point)
-            yield template, template
-    elif point.strategy == "split":
-        template = _build(model_fn, point)
-        replicated = replicate(
-            template,
-            gpus=[device.index for device in point.devices],
-            **settings.replicate_options,
-        )
-        replicated.compile_from_config(template.get_compile_config())
-        yield replicated, template
-    elif point.strategy == "mirrored":
-        strategy = mirrored_strategy(point.devices, settings.cross_device_ops)
-        with strategy.scope():
-            template = _build(model_fn, point)
-        yield template, template
-    else:  # multiworker: a worker process, inside its strategy's scope already
-        template = _build(model_fn, point)
-        yield template, template
-
-
-def mirrored_strategy(
-    devices: Sequence[Accelerator],
-    cross_device_ops: tf.distribute.CrossDeviceOps | None = None,
-) -> tf.distribute.MirroredStrategy:
-    """A ``MirroredStrategy`` over ``devices`` that coexists with others in one process.
-
-    ``cross_device_ops`` defaults to ``tf.distribute.ReductionToOneDevice()``.
-    Collective all-reduce (the default on CPUs and under XLA) numbers its groups from 1
-    in every strategy object, so a second strategy over a different device count in
-    the same process joins a group of the wrong size and aborts. Reduction to one
-    device uses no collective groups. Under XLA the strategy ignores
-    ``cross_device_ops`` and uses collectives again: train its models with
-    ``jit_compile=False``.
-    """
-    return tf.distribute.MirroredStrategy(
-        [device.device for device in devices],
-        cross_device_ops=cross_device_ops or tf.distribute.ReductionToOneDevice(),
-    )
 
 
 def _build(model_fn: ModelFn, point: Point) -> keras.Model:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from nbreplica.accelerators import Accelerator
 from nbreplica.bench.data import SweepData
 from nbreplica.bench.measure import Measurement, ModelFn, Point, PointSettings, measure_point
-from nbreplica.bench.strategies import MULTIWORKER, WORKERS_LABEL
+from nbreplica.strategy.names import MULTIWORKER, WORKERS_LABEL
 from nbreplica.cluster import launch
 
 

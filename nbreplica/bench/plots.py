@@ -17,8 +17,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
+from nbreplica.bench import defaults
 from nbreplica.bench.stats import predict_speedup, scaling_table, summarize
-from nbreplica.bench.strategies import BASELINE
+from nbreplica.strategy.names import BASELINE
 from nbreplica.bench.tables import missed_target_note
 
 EMULATED_NOTE = (
@@ -49,7 +50,7 @@ class ReportFigure(Figure):
 def scaling_figure(
     summary: pd.DataFrame,
     *,
-    threshold: float = 0.7,
+    threshold: float = defaults.EFFICIENCY_THRESHOLD,
     predict_at: tuple[int, ...] = (16, 32),
 ) -> Figure:
     """Speedup, efficiency and throughput against the device count, one line per
@@ -183,8 +184,8 @@ def has_device_counters(samples: pd.DataFrame) -> bool:
 def plot_comparison(
     frame_or_results: pd.DataFrame,
     *,
-    confidence: float = 0.95,
-    threshold: float = 0.7,
+    confidence: float = defaults.CONFIDENCE,
+    threshold: float = defaults.EFFICIENCY_THRESHOLD,
 ) -> Figure:
     """Several sweeps on one chart, e.g. two batch sizes, or split vs mirrored.
 

@@ -6,14 +6,13 @@ should take and, in an adaptive sweep, the widest speedup interval so far
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, TextIO, runtime_checkable
 
 from tqdm.auto import tqdm
 
 # The bar's own time-left estimate assumes every point takes as long as the average
-# one; :class:`TimeLeft`'s, shown in the postfix, knows that points differ by kind.
+# one; the schedule's TimeLeft, shown in the postfix, knows that points differ by kind.
 _BAR_FORMAT = "{desc}: {n_fmt}/{total_fmt} |{bar}| [{elapsed}{postfix}]"
 
 
@@ -78,42 +77,6 @@ class Progress(Protocol):
     def finish(self, message: str, outcome: str) -> None:
         """The sweep ended; ``outcome`` is ``"completed"``, ``"interrupted"`` or
         ``"failed"`` and ``message`` says so in words."""
-
-
-class PointKind(Protocol):
-    """What :class:`TimeLeft` reads of a sweep point."""
-
-    @property
-    def strategy(self) -> str: ...
-
-    @property
-    def devices(self) -> Sequence[object]: ...
-
-
-class TimeLeft:
-    """How long the rest of a sweep should take, from how long the points measured so
-    far took: each remaining point is expected to take as long as the last point of
-    its kind (strategy and device count), or, for a kind not measured yet, as long as
-    the measured kinds took on average."""
-
-    def __init__(self) -> None:
-        self._durations: dict[tuple[str, int], float] = {}
-
-    def add(self, point: PointKind, seconds: float) -> None:
-        """``point`` took ``seconds`` to measure."""
-        self._durations[_kind(point)] = seconds
-
-    def estimate(self, remaining: Sequence[PointKind]) -> float | None:
-        """Seconds the ``remaining`` points should take; ``None`` before any point
-        has been measured."""
-        if not self._durations:
-            return None
-        typical = sum(self._durations.values()) / len(self._durations)
-        return sum(self._durations.get(_kind(point), typical) for point in remaining)
-
-
-def _kind(point: PointKind) -> tuple[str, int]:
-    return point.strategy, len(point.devices)
 
 
 class BarProgress:

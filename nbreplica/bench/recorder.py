@@ -16,7 +16,7 @@ from nbreplica.bench.measure import Measurement, Point
 from nbreplica.bench.result import SweepResult
 from nbreplica.bench.stats import summarize, widths_by_kind
 from nbreplica.bench.store import SAMPLE_COLUMNS, ResultsStore, RunRecord
-from nbreplica.bench.strategies import BASELINE
+from nbreplica.strategy.names import BASELINE
 
 
 class Recorder:
@@ -76,13 +76,25 @@ class Recorder:
             )
         if self.name is None:
             self.name = f"{measurement.model_name}-{self.scaling}-b{point.global_batch_size}"
-        count = len(point.devices)
         speedup = measurement.samples_per_s / self._baselines[point.repeat]
-        record = RunRecord(
+        record = self._run_record(point, measurement, speedup, steps=steps,
+                                  warmup_steps=warmup_steps)
+        samples = measurement.samples.assign(
+            sweep_id=self.sweep_id, strategy=point.strategy, devices=len(point.devices),
+            repeat=point.repeat,
+        )[SAMPLE_COLUMNS]
+        self.store.append(record, samples)
+        self.records.append(record)
+        self._samples.append(samples)
+
+    def _run_record(self, point: Point, measurement: Measurement, speedup: float, *,
+                    steps: int, warmup_steps: int) -> RunRecord:
+        timing = measurement.timing_fields()
+        count = len(point.devices)
+        return RunRecord(
             sweep_id=self.sweep_id,
             sweep_name=self.name,
-            model=measurement.model_name,
-            params=measurement.params,
+            model=timing.pop("model_name"),
             strategy=point.strategy,
             scaling=self.scaling,
             devices=count,
@@ -91,25 +103,10 @@ class Recorder:
             per_device_batch_size=point.global_batch_size / count,
             steps=steps,
             warmup_steps=warmup_steps,
-            first_step_s=measurement.first_step_s,
-            samples_per_s=measurement.samples_per_s,
-            step_time_p50_s=measurement.step_time_p50_s,
-            step_time_p90_s=measurement.step_time_p90_s,
-            step_time_sd_s=measurement.step_time_sd_s,
+            **timing,
             speedup=speedup,
             efficiency=speedup / count,
-            peak_memory_bytes=max(measurement.peak_memory_bytes.values(), default=None),
-            mean_utilization=(
-                float(np.mean(list(measurement.mean_utilization.values())))
-                if measurement.mean_utilization else None
-            ),
-            device_metrics=json.dumps({
-                str(device.index): {
-                    "peak_memory_bytes": measurement.peak_memory_bytes.get(device.index),
-                    "mean_utilization": measurement.mean_utilization.get(device.index),
-                }
-                for device in point.devices
-            }),
+            **_device_counters(point, measurement),
             device_names="; ".join(device.name for device in point.devices),
             emulated=all(device.emulated for device in point.devices),
             host=self._host,
@@ -118,13 +115,6 @@ class Recorder:
             timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             target_ci=self.target_ci,
         )
-        samples = measurement.samples.assign(
-            sweep_id=self.sweep_id, strategy=point.strategy, devices=count,
-            repeat=point.repeat,
-        )[SAMPLE_COLUMNS]
-        self.store.append(record, samples)
-        self.records.append(record)
-        self._samples.append(samples)
 
     def runs(self) -> pd.DataFrame:
         """The runs recorded so far, as the results store returns them."""
@@ -155,3 +145,17 @@ class Recorder:
             interrupted=interrupted, efficiency_threshold=efficiency_threshold,
             confidence=confidence,
         )
+
+
+def _device_counters(point: Point, measurement: Measurement) -> dict[str, object]:
+    """The run's peak memory and mean utilization, over all its devices and per device."""
+    peaks, utilization = measurement.peak_memory_bytes, measurement.mean_utilization
+    return {
+        "peak_memory_bytes": max(peaks.values(), default=None),
+        "mean_utilization": float(np.mean(list(utilization.values()))) if utilization else None,
+        "device_metrics": json.dumps({
+            str(device.index): {"peak_memory_bytes": peaks.get(device.index),
+                                "mean_utilization": utilization.get(device.index)}
+            for device in point.devices
+        }),
+    }

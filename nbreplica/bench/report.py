@@ -17,7 +17,7 @@ from nbreplica.bench.tables import as_html, as_text, html_table
 _NOTE_STYLE = "color: #a02020"
 
 
-class SweepResult(Protocol):
+class ReportedSweep(Protocol):
     """What a report reads of a sweep (:class:`nbreplica.SweepResult` has it all);
     defined here so that reports need not import the result they describe."""
 
@@ -37,7 +37,7 @@ class SweepResult(Protocol):
     def plot_utilization(self) -> Figure: ...
 
 
-def heading(result: SweepResult) -> str:
+def heading(result: ReportedSweep) -> str:
     """e.g. ``"Sweep 'mlp-strong-b256', stored in /home/me/.nbreplica/results.sqlite"``,
     saying how many points were measured if the sweep was stopped early."""
     stopped = (f" (stopped after {len(result.runs)} of {result.planned_points} points)"
@@ -45,7 +45,7 @@ def heading(result: SweepResult) -> str:
     return f"Sweep {result.name!r}{stopped}, stored in {result.results_path}"
 
 
-def summary_text(result: SweepResult) -> str:
+def summary_text(result: ReportedSweep) -> str:
     """The heading, the emulated-devices note (if so), the summary table and the
     recommendations, as plain text (a terminal's display of a sweep)."""
     note = [EMULATED_NOTE] if _emulated(result) else []
@@ -53,7 +53,7 @@ def summary_text(result: SweepResult) -> str:
                       as_text(result.frame, result.scaling, result.confidence)])
 
 
-def summary_html(result: SweepResult) -> str:
+def summary_html(result: ReportedSweep) -> str:
     """:func:`summary_text` as HTML (a notebook's display of a sweep); escaped."""
     return "".join([
         f"<div class='nbreplica-sweep'><p><b>{html.escape(heading(result))}</b></p>",
@@ -63,17 +63,17 @@ def summary_html(result: SweepResult) -> str:
     ])
 
 
-def _emulated(result: SweepResult) -> bool:
+def _emulated(result: ReportedSweep) -> bool:
     return bool(result.runs["emulated"].astype(bool).any())
 
 
-def _emulated_note(result: SweepResult) -> list[str]:
+def _emulated_note(result: ReportedSweep) -> list[str]:
     if not _emulated(result):
         return []
     return [f'<p style="{_NOTE_STYLE}">{html.escape(EMULATED_NOTE)}</p>']
 
 
-def save(result: SweepResult, directory: Path) -> dict[str, Path]:
+def save(result: ReportedSweep, directory: Path) -> dict[str, Path]:
     """Write CSVs, PNGs and the HTML report of ``result`` into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = {"summary": directory / "summary.csv", "runs": directory / "runs.csv"}
@@ -101,7 +101,7 @@ img { max-width: 100%; }
 """
 
 
-def render_html(result: SweepResult, images: dict[str, bytes]) -> str:
+def render_html(result: ReportedSweep, images: dict[str, bytes]) -> str:
     """A self-contained HTML page (figures embedded as base64 PNG). Every string
     from the user or the environment is escaped."""
     esc = html.escape
@@ -141,7 +141,7 @@ def render_html(result: SweepResult, images: dict[str, bytes]) -> str:
     return "\n".join(parts)
 
 
-def _environment(result: SweepResult) -> dict[str, str]:
+def _environment(result: ReportedSweep) -> dict[str, str]:
     runs = result.runs
     first = runs.iloc[0] if len(runs) else None
     environment = {

@@ -9,6 +9,7 @@ from typing import Protocol
 import pandas as pd
 from matplotlib.figure import Figure
 
+from nbreplica.bench import defaults
 from nbreplica.bench.plots import scaling_figure, utilization_figure
 from nbreplica.bench.report import save as save_report
 from nbreplica.bench.report import summary_html, summary_text
@@ -63,8 +64,8 @@ class SweepResult:
         results_path: Path,
         planned_points: int,
         interrupted: bool = False,
-        efficiency_threshold: float = 0.7,
-        confidence: float = 0.95,
+        efficiency_threshold: float = defaults.EFFICIENCY_THRESHOLD,
+        confidence: float = defaults.CONFIDENCE,
     ) -> None:
         self.runs = runs
         self.samples = samples

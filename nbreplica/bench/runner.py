@@ -11,19 +11,19 @@ from typing import Any
 import tensorflow as tf
 
 from nbreplica._checks import is_whole
-from nbreplica.accelerators import Accelerator, pick_devices
+from nbreplica.accelerators import chosen_devices
 from nbreplica.bench.data import SweepData
-from nbreplica.bench.flags import DEFAULT_BUDGET_S, DEFAULT_TARGET_CI
+from nbreplica.bench import defaults
+from nbreplica.bench.engine import Measured, SweepPlan, run_sweep
 from nbreplica.bench.measure import ModelFn, Point, PointSettings, measure_point
 from nbreplica.bench.multiworker import measure_across_workers, point_devices
-from nbreplica.bench.progress import Progress, Status, TimeLeft, make_progress
+from nbreplica.bench.progress import Progress, Status, make_progress
 from nbreplica.bench.recorder import Recorder
 from nbreplica.bench.reliability import calibrated_steps
 from nbreplica.bench.result import SweepInterrupted, SweepResult
 from nbreplica.bench.schedule import Kind, Precision, Schedule
 from nbreplica.bench.store import ResultsStore
-from nbreplica.bench.strategies import BASELINE, MULTIWORKER, STRATEGIES
-from nbreplica.selection import selected_devices
+from nbreplica.strategy.names import BASELINE, MULTIWORKER, STRATEGIES
 
 SCALINGS = ("strong", "weak")
 
@@ -37,15 +37,15 @@ def sweep(
     batch_size: int = 256,
     scaling: str = "strong",
     strategy: str | Sequence[str] = "split",
-    repeats: int = 3,
+    repeats: int = defaults.REPEATS,
     steps: int | None = None,
-    warmup_steps: int = 3,
-    target_ci: float | None = DEFAULT_TARGET_CI,
-    budget: float | None = DEFAULT_BUDGET_S,
+    warmup_steps: int = defaults.WARMUP_STEPS,
+    target_ci: float | None = defaults.TARGET_CI,
+    budget: float | None = defaults.BUDGET_S,
     name: str | None = None,
     results_path: str | os.PathLike[str] | None = None,
-    efficiency_threshold: float = 0.7,
-    confidence: float = 0.95,
+    efficiency_threshold: float = defaults.EFFICIENCY_THRESHOLD,
+    confidence: float = defaults.CONFIDENCE,
     sample_interval: float = 0.25,
     replicate_options: Mapping[str, Any] | None = None,
     cross_device_ops: tf.distribute.CrossDeviceOps | None = None,
@@ -147,16 +147,11 @@ def sweep(
         Emulated devices are logical devices of one CPU: they share its cores, so
         their speedups say how the step is split, not what GPUs would gain.
     """
-    if not callable(model_fn):
-        raise TypeError(
-            "model_fn must be a function that builds and compiles a fresh Keras model. "
-            f"Received: model_fn={model_fn!r}"
-        )
-    available = _available_devices()
+    _check_model_fn(model_fn)
+    available = chosen_devices()
     strategies = _strategies(strategy)
     # Worker processes need no devices of this process.
-    in_process = set(strategies) - {MULTIWORKER}
-    counts = _device_counts(devices, len(available) if in_process else None)
+    counts = _device_counts(devices, len(available) if set(strategies) - {MULTIWORKER} else None)
     _check_settings(scaling=scaling, batch_size=batch_size, repeats=repeats,
                     warmup_steps=warmup_steps, efficiency_threshold=efficiency_threshold,
                     confidence=confidence, sample_interval=sample_interval,
@@ -170,55 +165,32 @@ def sweep(
         return Point(strategy, point_devices(strategy, count, available), repeat,
                      global_batch(count))
 
-    data = SweepData(x, y)
-    if MULTIWORKER in strategies and data.arrays is None:
-        raise ValueError(
-            "strategy 'multiworker' trains in worker processes, which need the data as "
-            "arrays: a tf.data.Dataset cannot be sent to them. Received: x of type "
-            f"{type(x).__name__}"
-        )
-    data.check_covers(global_batch(max(counts)))
-    settings = PointSettings(
-        steps=steps or CALIBRATION_STEPS,
-        warmup_steps=warmup_steps,
-        replicate_options=dict(replicate_options or {}),
-        cross_device_ops=cross_device_ops,
-        sample_interval=sample_interval,
-        clock_origin=time.monotonic(),
-    )
+    data = _checked_data(x, y, strategies, global_batch(max(counts)))
+    settings = PointSettings(steps or CALIBRATION_STEPS, warmup_steps,
+                             dict(replicate_options or {}), cross_device_ops,
+                             sample_interval, clock_origin=time.monotonic())
+    plan = SweepPlan(_phases(counts, strategies), precision, make_point,
+                     efficiency_threshold, confidence)
     recorder = Recorder(ResultsStore(results_path), name, scaling, precision.target_ci)
-    schedule = Schedule(_phases(counts, strategies), precision, make_point=make_point,
-                        widths=lambda: recorder.widths(confidence), time_left=TimeLeft())
     reporter = make_progress(progress)
-    reporter.start(schedule.planned, f"Sweep of {len(counts)} device counts")
-    try:
-        if steps is None:
-            reporter.update(Status(0, schedule.planned, CALIBRATING, None))
-            settings = _calibrated(settings, make_point(BASELINE, 1, 0), model_fn, data,
-                                   confidence)
-        for point in schedule:
-            reporter.update(schedule.status(point))
-            started = time.monotonic()
-            measure = measure_across_workers if point.strategy == MULTIWORKER else measure_point
-            measurement = measure(point, model_fn, data, settings)
-            recorder.record(point, measurement, steps=settings.steps,
-                            warmup_steps=warmup_steps)
-            schedule.time_left.add(point, time.monotonic() - started)
-    except KeyboardInterrupt as exc:
-        result = recorder.result(schedule.planned, interrupted=True,
-                                 efficiency_threshold=efficiency_threshold,
-                                 confidence=confidence)
-        reporter.finish(f"Interrupted after {len(result.runs)} of {schedule.planned} "
-                        "points", "interrupted")
-        raise SweepInterrupted(result) from exc
-    except BaseException:
-        reporter.finish(f"Failed after {len(recorder.records)} of {schedule.planned} "
-                        "points", "failed")
-        raise
-    result = recorder.result(schedule.planned, interrupted=False,
-                             efficiency_threshold=efficiency_threshold, confidence=confidence)
-    reporter.finish(schedule.outcome(), "completed")
-    return result
+
+    def calibrate(schedule: Schedule) -> None:
+        nonlocal settings
+        reporter.update(Status(0, schedule.planned, CALIBRATING, None))
+        settings = _calibrated(settings, make_point(BASELINE, 1, 0), model_fn, data,
+                               confidence)
+
+    def measure(point: Point) -> Measured:
+        measure = measure_across_workers if point.strategy == MULTIWORKER else measure_point
+        return Measured(point, measure(point, model_fn, data, settings),
+                        steps=settings.steps, warmup_steps=warmup_steps)
+
+    outcome = run_sweep(plan, recorder, measure, reporter,
+                        f"Sweep of {len(counts)} device counts",
+                        prepare=calibrate if steps is None else None)
+    if outcome.error is not None:
+        raise SweepInterrupted(outcome.result) from outcome.error
+    return outcome.result
 
 
 #: Timed steps of the unrecorded baseline that calibrates ``steps=None``.
@@ -236,9 +208,24 @@ def _calibrated(settings: PointSettings, point: Point, model_fn: ModelFn, data: 
         mean_step_s, measurement.step_time_sd_s / mean_step_s, confidence))
 
 
-def _available_devices() -> list[Accelerator]:
-    selection = selected_devices()
-    return pick_devices(selection, f"nbreplica.selected_devices()={selection!r}")
+def _check_model_fn(model_fn: ModelFn) -> None:
+    if not callable(model_fn):
+        raise TypeError(
+            "model_fn must be a function that builds and compiles a fresh Keras model. "
+            f"Received: model_fn={model_fn!r}"
+        )
+
+
+def _checked_data(x: Any, y: Any, strategies: tuple[str, ...], largest_batch: int) -> SweepData:
+    data = SweepData(x, y)
+    if MULTIWORKER in strategies and data.arrays is None:
+        raise ValueError(
+            "strategy 'multiworker' trains in worker processes, which need the data as "
+            "arrays: a tf.data.Dataset cannot be sent to them. Received: x of type "
+            f"{type(x).__name__}"
+        )
+    data.check_covers(largest_batch)
+    return data
 
 
 def _device_counts(devices: Iterable[int], available: int | None) -> list[int]:

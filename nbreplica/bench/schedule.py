@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from nbreplica._checks import is_number
-from nbreplica.bench.progress import Status, TimeLeft, describe_width
-from nbreplica.bench.strategies import BASELINE
+from nbreplica.bench.progress import Status, describe_width
+from nbreplica.strategy.names import BASELINE
 
 if TYPE_CHECKING:
     from nbreplica.bench.measure import Point
@@ -36,6 +36,33 @@ MakePoint = Callable[[str, int, int], "Point"]
 #: The speedup intervals' relative widths so far, per kind (missing: no interval yet,
 #: ``inf``: no interval at the confidence asked for).
 Widths = Callable[[], Mapping[Kind, float]]
+
+
+class TimeLeft:
+    """How long the rest of a sweep should take, from how long the points measured so
+    far took: each remaining point is expected to take as long as the last point of
+    its kind (strategy and device count), or, for a kind not measured yet, as long as
+    the measured kinds took on average."""
+
+    def __init__(self) -> None:
+        self._durations: dict[tuple[str, int], float] = {}
+
+    def add(self, point: Point, seconds: float) -> None:
+        """``point`` took ``seconds`` to measure."""
+        self._durations[_kind(point)] = seconds
+
+    def estimate(self, remaining: Sequence[Point]) -> float | None:
+        """Seconds the ``remaining`` points should take; ``None`` before any point
+        has been measured."""
+        if not self._durations:
+            return None
+        typical = sum(self._durations.values()) / len(self._durations)
+        return sum(self._durations.get(_kind(point), typical) for point in remaining)
+
+
+def _kind(point: Point) -> tuple[str, int]:
+    return point.strategy, len(point.devices)
+
 
 
 @dataclass(frozen=True)

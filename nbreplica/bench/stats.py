@@ -28,8 +28,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats as distributions
 
+from nbreplica.bench import defaults
 from nbreplica.bench.reliability import DISAGREE_REASON, MIN_REPEATS, assess
-from nbreplica.bench.strategies import BASELINE
+from nbreplica.strategy.names import BASELINE
 
 #: Scaling laws fitted to the measured speedups: strong scaling (fixed global batch)
 #: follows Amdahl, weak scaling (fixed per-device batch) follows Gustafson.
@@ -59,7 +60,7 @@ def repeats_for(confidence: float) -> int:
     return max(2, math.ceil(math.log2(2.0 / (1.0 - confidence)) - 1e-12))
 
 
-def median_interval(values: Iterable[float], confidence: float = 0.95) -> Interval:
+def median_interval(values: Iterable[float], confidence: float = defaults.CONFIDENCE) -> Interval:
     """The median of ``values`` and its order-statistic interval (module docstring).
 
     The interval is the narrowest ``[x(k), x(n - k + 1)]`` whose coverage reaches
@@ -163,7 +164,7 @@ _CONSTANT_COLUMNS = (
 )
 
 
-def summarize(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+def summarize(runs: pd.DataFrame, confidence: float = defaults.CONFIDENCE) -> pd.DataFrame:
     """One row per (sweep, strategy, device count) from per-repeat ``runs``.
 
     Medians across repeats with their intervals (``*_low``/``*_high``, method in the
@@ -281,7 +282,7 @@ def _account_for_baselines(rows: list[dict]) -> None:
 
 def scaling_table(
     summary: pd.DataFrame,
-    threshold: float = 0.7,
+    threshold: float = defaults.EFFICIENCY_THRESHOLD,
     predict_at: Sequence[int] = (16, 32),
 ) -> pd.DataFrame:
     """Per (sweep, strategy): fitted law, serial fraction, predictions, recommendation.

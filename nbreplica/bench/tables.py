@@ -14,9 +14,10 @@ import math
 
 import pandas as pd
 
+from nbreplica.bench import defaults
 from nbreplica.bench.progress import describe_width
 from nbreplica.bench.stats import repeats_for
-from nbreplica.bench.strategies import MULTIWORKER, WORKERS_LABEL
+from nbreplica.strategy.names import MULTIWORKER, WORKERS_LABEL
 
 NO_POINTS = "No point was measured."
 STABLE = "stable"
@@ -131,7 +132,8 @@ def _notes(summary: pd.DataFrame, scaling: pd.DataFrame, confidence: float) -> l
     return [*(note for note in notes if note), *recommendations(scaling)]
 
 
-def as_text(summary: pd.DataFrame, scaling: pd.DataFrame, confidence: float = 0.95) -> str:
+def as_text(summary: pd.DataFrame, scaling: pd.DataFrame,
+            confidence: float = defaults.CONFIDENCE) -> str:
     """The summary cells as fixed-width text, then what the intervals mean and the
     recommendations."""
     if summary.empty:
@@ -147,7 +149,8 @@ def as_text(summary: pd.DataFrame, scaling: pd.DataFrame, confidence: float = 0.
                       *_notes(summary, scaling, confidence)])
 
 
-def as_html(summary: pd.DataFrame, scaling: pd.DataFrame, confidence: float = 0.95) -> str:
+def as_html(summary: pd.DataFrame, scaling: pd.DataFrame,
+            confidence: float = defaults.CONFIDENCE) -> str:
     """:func:`as_text` as HTML; escaped."""
     if summary.empty:
         return f"<p>{NO_POINTS}</p>"

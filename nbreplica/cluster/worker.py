@@ -181,10 +181,10 @@ def join_cluster(task: tf_config.Task | None = None,
             f"{task.address}"
         ) from None
 
-    from nbreplica.cluster import keras_fix, saving  # they import Keras
+    from nbreplica._keras_compat import chief_saving, multiworker_fit  # they import Keras
 
-    keras_fix.apply()
-    saving.save_on_chief_only(task.is_chief)
+    multiworker_fit.apply()
+    chief_saving.save_on_chief_only(task.is_chief)
     joined = WorkerContext(index=task.index, num_workers=task.num_workers,
                            is_chief=task.is_chief, strategy=strategy)
     enter(joined)

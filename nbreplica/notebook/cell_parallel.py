@@ -1,4 +1,4 @@
-"""Run a cell body data-parallel: routing, timing and device sampling around it.
+"""Run a cell body data-parallel: placement, timing and device sampling around it.
 
 The body runs through ``shell.run_cell``, as a cell of its own: its variables land in
 the user namespace, its output shows as usual, and an error shows the user's own
@@ -18,8 +18,8 @@ from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
 from nbreplica.accelerators import Accelerator
 from nbreplica.devices import Sampler
-from nbreplica.notebook.keras_patch import routed_model_methods
-from nbreplica.notebook.routing import routing_for
+from nbreplica._keras_compat.routed_methods import routed_model_methods
+from nbreplica.strategy.placements import placement_for
 from nbreplica.notebook.training import FitObserver, TrainingStats
 from nbreplica.selection import selected_devices, use_devices
 
@@ -85,17 +85,17 @@ def run_parallel(shell: InteractiveShell, body: str, devices: Sequence[Accelerat
     """Run ``body`` in ``shell`` data-parallel over ``devices`` with ``strategy``.
 
     For the body's duration ``nbreplica.selected_devices()`` is ``devices``, Keras
-    model calls are routed (see :mod:`nbreplica.notebook.routing`), every ``fit`` is
+    model calls are routed (see :mod:`nbreplica.strategy.placements`), every ``fit`` is
     timed, and with ``monitor`` the devices are sampled; all of it is undone however
     the body ends.
     """
-    routing = routing_for(devices, strategy)
+    placed = placement_for(strategy, devices)
     observer = FitObserver()
     sampler = Sampler(interval=SAMPLE_INTERVAL)
     with contextlib.ExitStack() as stack:
         stack.enter_context(_selected(devices))
-        stack.enter_context(routed_model_methods(routing, observer))
-        stack.enter_context(routing.scope())
+        stack.enter_context(routed_model_methods(placed.route, observer.observe))
+        stack.enter_context(placed.scope())
         if monitor:
             stack.enter_context(sampler)
         started = time.monotonic()
@@ -103,7 +103,7 @@ def run_parallel(shell: InteractiveShell, body: str, devices: Sequence[Accelerat
         wall_s = time.monotonic() - started
     return CellRun(
         result=result,
-        strategy=routing.name,
+        strategy=placed.name,
         devices=tuple(devices),
         started=started,
         wall_s=wall_s,

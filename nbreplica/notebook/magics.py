@@ -7,7 +7,6 @@ TensorFlow has started quietly.
 
 from __future__ import annotations
 
-import argparse
 from argparse import Namespace
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -18,11 +17,11 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
+from nbreplica import _flags as flags
 from nbreplica import _tensorflow
 from nbreplica._errors import ResultsStoreError
-from nbreplica.bench import flags
-from nbreplica.bench.flags import DEFAULT_BUDGET_S, DEFAULT_TARGET_CI
-from nbreplica.bench.strategies import IN_PROCESS, MULTIWORKER
+from nbreplica.bench import defaults
+from nbreplica.strategy.names import IN_PROCESS, MULTIWORKER
 from nbreplica.cluster.launcher import BACKENDS
 from nbreplica.cluster.ray_launcher import RayBackend
 from nbreplica.notebook.picker import GpuPicker
@@ -33,32 +32,8 @@ if TYPE_CHECKING:
     from nbreplica.bench.result import SweepResult
     from nbreplica.notebook.cell_parallel import CellRun
 
-DEFAULT_REPEATS = 3
-#: ``--workers`` without a number: with ``--sweep``, whose counts are worker counts.
+#: ``--workers without a number: with ``--sweep``, whose counts are worker counts.
 SWEPT_WORKERS = 0
-
-
-def _whole_numbers(text: str, flag: str, minimum: int) -> list[int]:
-    try:
-        numbers = [int(part) for part in text.split(",")]
-    except ValueError:
-        numbers = []
-    if not numbers or any(n < minimum for n in numbers):
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated whole numbers >= {minimum}. "
-            f"Received: {flag} {text}"
-        )
-    if len(set(numbers)) != len(numbers):
-        raise argparse.ArgumentTypeError(f"numbers must not repeat. Received: {flag} {text}")
-    return numbers
-
-
-def _gpu_ids(text: str) -> list[int]:
-    return _whole_numbers(text, "--gpus", 0)
-
-
-def _device_counts(text: str) -> list[int]:
-    return _whole_numbers(text, "--sweep", 1)
 
 
 @magics_class
@@ -74,7 +49,7 @@ class ReplicateMagics(Magics):
         self._running = False
 
     @magic_arguments()
-    @argument("--gpus", type=_gpu_ids, metavar="IDS",
+    @argument("--gpus", type=flags.whole_numbers("--gpus", 0), metavar="IDS",
               help="the GPU indices to use, comma-separated, e.g. 0,1,2,3 (default: "
                    "the GPU picker's selection, else every device)")
     @argument("-n", type=flags.positive("-n"), metavar="N",
@@ -83,19 +58,19 @@ class ReplicateMagics(Magics):
     @argument("--strategy", choices=IN_PROCESS, default="split",
               help="split: replicate the cell's models (default); mirrored: run the "
                    "cell under tf.distribute.MirroredStrategy")
-    @argument("--sweep", type=_device_counts, metavar="COUNTS",
+    @argument("--sweep", type=flags.whole_numbers("--sweep", 1), metavar="COUNTS",
               help="re-run the cell on each device count, e.g. 1,2,4,8 (1 is always "
                    "added: the baseline), store every run and show the speedup report")
     @argument("--repeats", type=flags.positive("--repeats"), metavar="N",
               help="with --sweep: runs per device count, to which an adaptive sweep "
-                   f"adds (default: {DEFAULT_REPEATS})")
+                   f"adds (default: {defaults.REPEATS})")
     @argument("--target-ci", type=flags.target_ci, metavar="WIDTH",
               help="with --sweep: add repeats until every speedup interval is at most "
                    "WIDTH wide, relative to the median; 0 runs exactly --repeats "
-                   f"(default: {DEFAULT_TARGET_CI})")
+                   f"(default: {defaults.TARGET_CI})")
     @argument("--budget", type=flags.seconds("--budget"), metavar="SECONDS",
               help="with --sweep: the time an adaptive sweep may take (default: "
-                   f"{DEFAULT_BUDGET_S:g})")
+                   f"{defaults.BUDGET_S:g})")
     @argument("--name", help="with --sweep: the sweep's name in the results store "
                              "(default: '<model>-strong-b<batch size>')")
     @argument("--monitor", action="store_true",
@@ -289,9 +264,9 @@ class ReplicateMagics(Magics):
                 f"Received: --sweep {','.join(map(str, args.sweep))}"
             )
         precision = Precision.of(
-            args.repeats or DEFAULT_REPEATS,
-            DEFAULT_TARGET_CI if args.target_ci is None else args.target_ci or None,
-            args.budget or DEFAULT_BUDGET_S)
+            args.repeats or defaults.REPEATS,
+            defaults.TARGET_CI if args.target_ci is None else args.target_ci or None,
+            args.budget or defaults.BUDGET_S)
         outcome = sweep_cell(self.shell, cell, devices, counts, strategy, precision,
                              name=args.name, monitor=args.monitor,
                              progress=make_progress(False if args.quiet else None))
@@ -358,7 +333,7 @@ def _show_sweep(result: SweepResult) -> None:
 
 
 def _chosen_devices(args: Namespace) -> list[Accelerator]:
-    from nbreplica.accelerators import pick_devices
+    from nbreplica.accelerators import chosen_devices, pick_devices
 
     if args.gpus is not None and args.n is not None:
         raise UsageError(
@@ -369,7 +344,7 @@ def _chosen_devices(args: Namespace) -> list[Accelerator]:
     try:
         if args.gpus is not None:
             return pick_devices(args.gpus, f"--gpus {','.join(map(str, args.gpus))}")
-        pool = pick_devices(selection, f"nbreplica.selected_devices()={selection!r}")
+        pool = chosen_devices()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if args.n is not None and args.n > len(pool):

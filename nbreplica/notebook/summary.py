@@ -15,35 +15,17 @@ _GIB = 1024**3
 _NOT_AVAILABLE = "n/a"
 
 
-class CellSummary:
-    """What a ``%%replicate`` run used and measured: devices, strategy, wall time,
-    training throughput (when the cell trained) and, when monitored, each device's
-    peak memory and mean utilization."""
-
-    def __init__(self, run: CellRun) -> None:
-        self.run = run
+class _Summary:
+    """A run's summary as text lines and a per-device table, shown as plain text or
+    HTML."""
 
     def lines(self) -> list[str]:
         """The summary's text lines, without the per-device table."""
-        run = self.run
-        how = {"split": "split over", "mirrored": "mirrored over",
-               "single": "on"}[run.strategy]
-        lines = [f"%%replicate: {how} {describe_devices(run.devices)} · "
-                 f"wall time {run.wall_s:.2f} s"]
-        if run.training is not None:
-            lines.append(training_line(run.training))
-        return lines
+        raise NotImplementedError
 
     def device_rows(self) -> list[tuple[str, str, str]]:
-        """(GPU, peak memory, mean utilization) per device; empty unless monitored."""
-        return [
-            (str(usage.device.index),
-             _NOT_AVAILABLE if usage.peak_memory_bytes is None
-             else f"{usage.peak_memory_bytes / _GIB:.2f} GiB",
-             _NOT_AVAILABLE if usage.mean_utilization is None
-             else f"{usage.mean_utilization:.0f} %")
-            for usage in self.run.usage or ()
-        ]
+        """(GPU, peak memory, mean utilization) per device."""
+        raise NotImplementedError
 
     def __repr__(self) -> str:
         lines = self.lines()
@@ -73,15 +55,45 @@ class CellSummary:
         return "".join(parts)
 
 
-class WorkersSummary(CellSummary):
+class CellSummary(_Summary):
+    """What a ``%%replicate`` run used and measured: devices, strategy, wall time,
+    training throughput (when the cell trained) and, when monitored, each device's
+    peak memory and mean utilization."""
+
+    def __init__(self, run: CellRun) -> None:
+        self.run = run
+
+    def lines(self) -> list[str]:
+        """The summary's text lines, without the per-device table."""
+        run = self.run
+        how = {"split": "split over", "mirrored": "mirrored over",
+               "single": "on"}[run.strategy]
+        lines = [f"%%replicate: {how} {describe_devices(run.devices)} · "
+                 f"wall time {run.wall_s:.2f} s"]
+        if run.training is not None:
+            lines.append(training_line(run.training))
+        return lines
+
+    def device_rows(self) -> list[tuple[str, str, str]]:
+        """(GPU, peak memory, mean utilization) per device; empty unless monitored."""
+        return [
+            (str(usage.device.index),
+             _NOT_AVAILABLE if usage.peak_memory_bytes is None
+             else f"{usage.peak_memory_bytes / _GIB:.2f} GiB",
+             _NOT_AVAILABLE if usage.mean_utilization is None
+             else f"{usage.mean_utilization:.0f} %")
+            for usage in self.run.usage or ()
+        ]
+
+class WorkersSummary(_Summary):
     """What a ``%%replicate --workers`` run used and measured: the workers, wall time,
     the chief's training throughput, and which values came back to the notebook."""
 
-    def __init__(self, run: WorkersRun) -> None:  # not super().__init__: it takes a CellRun
-        self.run = run  # type: ignore[assignment]
+    def __init__(self, run: WorkersRun) -> None:
+        self.run = run
 
     def lines(self) -> list[str]:
-        run: WorkersRun = self.run  # type: ignore[assignment]
+        run = self.run
         where = "workers on one machine" if run.backend == "local" else "workers"
         lines = [f"%%replicate: {run.workers} {where} ({run.backend} backend) · "
                  f"wall time {run.wall_s:.2f} s"]

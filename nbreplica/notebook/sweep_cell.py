@@ -10,41 +10,28 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.utils.capture import capture_output
+from IPython.utils.capture import CapturedIO, capture_output
 
 from nbreplica._errors import ResultsStoreError
 from nbreplica.accelerators import Accelerator
+from nbreplica.bench import defaults
+from nbreplica.bench.engine import Measured, StopSweep, SweepOutcome, SweepPlan, run_sweep
 from nbreplica.bench.measure import Measurement, Point
 from nbreplica.bench.multiworker import point_devices
-from nbreplica.bench.progress import Progress, TimeLeft
+from nbreplica.bench.progress import Progress
 from nbreplica.bench.recorder import Recorder
-from nbreplica.bench.result import SweepResult
-from nbreplica.bench.schedule import Precision, Schedule
+from nbreplica.bench.schedule import Precision
 from nbreplica.bench.store import ResultsStore
-from nbreplica.bench.strategies import MULTIWORKER
+from nbreplica.strategy.names import MULTIWORKER
 from nbreplica.notebook.cell_parallel import CellRun, run_parallel
 from nbreplica.notebook.training import TrainingStats
 from nbreplica.notebook.worker_cell import sweep_point_in_workers
 
 #: How a cell sweep scales: the cell trains with its own batch size on every count.
 SCALING = "strong"
-#: The statistics' settings, as :func:`nbreplica.sweep`'s defaults.
-EFFICIENCY_THRESHOLD = 0.7
-CONFIDENCE = 0.95
-
-
-@dataclass(frozen=True)
-class SweepOutcome:
-    """What a cell sweep measured, and why it stopped early, if it did."""
-
-    result: SweepResult | None
-    """The measured points; ``None`` when not even the first was measured."""
-    error: BaseException | None
-    """The body's error or the ``KeyboardInterrupt`` that stopped the sweep."""
 
 
 def sweep_cell(shell: InteractiveShell, body: str, devices: Sequence[Accelerator],
@@ -71,56 +58,33 @@ def sweep_cell(shell: InteractiveShell, body: str, devices: Sequence[Accelerator
         raise UsageError(str(error)) from None
 
     def make_point(kind: str, count: int, repeat: int) -> Point:
-        return Point(kind, point_devices(kind, count, devices), repeat, 0)
+        # The global batch size is the one the run shows.
+        return Point(kind, point_devices(kind, count, devices), repeat, None)
 
     swept = [count for count in sorted(counts) if count > 1 or strategy == MULTIWORKER]
-    schedule = Schedule([[(strategy, count) for count in swept]], precision, make_point=make_point,
-                        widths=lambda: recorder.widths(CONFIDENCE), time_left=TimeLeft())
+    plan = SweepPlan([[(strategy, count) for count in swept]], precision, make_point,
+                     defaults.EFFICIENCY_THRESHOLD, defaults.CONFIDENCE)
     origin = time.monotonic()
-    error: BaseException | None = None
-    progress.start(schedule.planned, "Sweep of the cell over "
-                   f"{', '.join(str(n) for n in sorted({1, *counts}))} devices")
-    runs = iter(schedule)
-    try:
-        point = next(runs, None)
-        while point is not None:
-            progress.update(schedule.status(point))
-            with capture_output() as captured:
-                run = (sweep_point_in_workers(shell, body, point.devices)
-                       if point.strategy == MULTIWORKER else
-                       run_parallel(shell, body, point.devices, point.strategy,
-                                    monitor=monitor))
-            schedule.time_left.add(point, run.wall_s)
-            if run.error is not None:
-                captured.show()
-                error = run.error
-                break
-            stats = _training(run)
-            recorder.record(
-                dataclasses.replace(point, global_batch_size=stats.batch_size),
-                _measurement(run, stats, origin),
-                steps=stats.steps - stats.warmup_steps, warmup_steps=stats.warmup_steps,
-            )
-            upcoming = next(runs, None)
-            if upcoming is None:
-                captured.show()  # the last run's output shows as usual
-            point = upcoming
-    except KeyboardInterrupt as interrupt:
-        error = interrupt
-    except BaseException:
-        progress.finish(f"Failed after {len(recorder.records)} of {schedule.planned} "
-                        "points", "failed")
-        raise
-    outcome = ("completed" if error is None else
-               "interrupted" if isinstance(error, KeyboardInterrupt) else "failed")
-    progress.finish(schedule.outcome() if error is None else
-                    f"{outcome.capitalize()} after {len(recorder.records)} of "
-                    f"{schedule.planned} points", outcome)
-    result = recorder.result(
-        schedule.planned, interrupted=error is not None,
-        efficiency_threshold=EFFICIENCY_THRESHOLD, confidence=CONFIDENCE,
-    ) if recorder.records else None
-    return SweepOutcome(result, error)
+    last_output: list[CapturedIO] = []
+
+    def measure(point: Point) -> Measured:
+        with capture_output() as captured:
+            run = (sweep_point_in_workers(shell, body, point.devices)
+                   if point.strategy == MULTIWORKER else
+                   run_parallel(shell, body, point.devices, point.strategy, monitor=monitor))
+        if run.error is not None:
+            captured.show()
+            raise StopSweep(run.error)
+        last_output[:] = [captured]
+        stats = _training(run)
+        return Measured(dataclasses.replace(point, global_batch_size=stats.batch_size),
+                        _measurement(run, stats, origin),
+                        steps=stats.steps - stats.warmup_steps, warmup_steps=stats.warmup_steps)
+
+    outcome = run_sweep(plan, recorder, measure, progress, "Sweep of the cell over "
+                        f"{', '.join(str(n) for n in sorted({1, *counts}))} devices",
+                        after_last=lambda: last_output[0].show())
+    return outcome if recorder.records else SweepOutcome(None, outcome.error)
 
 
 def _training(run: CellRun) -> TrainingStats:
@@ -144,17 +108,10 @@ def _training(run: CellRun) -> TrainingStats:
 def _measurement(run: CellRun, stats: TrainingStats, origin: float) -> Measurement:
     samples = run.samples.assign(time=run.samples["time"] + (run.started - origin))
     return Measurement(
-        model_name=stats.model_name,
-        params=stats.params,
-        first_step_s=stats.first_step_s,
-        samples_per_s=stats.samples_per_s,
-        step_time_p50_s=stats.step_time_p50_s,
-        step_time_p90_s=stats.step_time_p90_s,
-        step_time_sd_s=stats.step_time_sd_s,
+        **stats.timing_fields(),
         samples=samples,
         peak_memory_bytes={u.device.index: u.peak_memory_bytes for u in run.usage or ()
                            if u.peak_memory_bytes is not None},
         mean_utilization={u.device.index: u.mean_utilization for u in run.usage or ()
                           if u.mean_utilization is not None},
     )
-

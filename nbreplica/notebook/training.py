@@ -10,15 +10,14 @@ steps are timed but not counted in samples.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from nbreplica.bench.stats import spread
+from nbreplica.bench.timing import Call, StepTimer, StepTiming, step_figures
 from nbreplica.replicator.model import ReplicatedModel
 
 DEFAULT_BATCH_SIZE = 32  # what Model.fit uses for arrays when batch_size is None
@@ -73,59 +72,30 @@ def _dataset_batch_size(dataset: tf.data.Dataset) -> int | None:
     return None
 
 
-class Call(NamedTuple):
-    """One train-function call: its first step (within the epoch), how many steps it
-    ran, and how long it took."""
-
-    first_step: int
-    steps: int
-    seconds: float
-
-
 @dataclass
 class FitRecord:
     """One ``fit`` call: its model (the template of a replicated one), batch layout and
-    train-function calls."""
+    the timer of its train-function calls."""
 
     model: keras.Model
     layout: BatchLayout | None
-    steps_per_epoch: int | None = None
-    calls: list[Call] = field(default_factory=list)
+    timer: StepTimer = field(default_factory=StepTimer)
+
+    @property
+    def calls(self) -> list[Call]:
+        """The train-function calls timed so far."""
+        return self.timer.calls
 
     def samples(self, first_step: int, steps: int) -> int | None:
         """Examples in ``steps`` steps from ``first_step``; ``None`` if unknown."""
         if self.layout is None:
             return None
-        return sum(self.layout.samples(first_step + i, self.steps_per_epoch)
+        return sum(self.layout.samples(first_step + i, self.timer.steps_per_epoch)
                    for i in range(steps))
 
 
-class _FitTimer(keras.callbacks.Callback):
-    """Times every train-function call of one ``fit``.
-
-    It is not ``async_safe``, so Keras waits for each step's results before calling
-    it: the times are those of finished steps, not of dispatched ones.
-    """
-
-    def __init__(self, record: FitRecord) -> None:
-        super().__init__()
-        self.record = record
-        self._began = (0, 0.0)
-
-    def on_train_begin(self, logs: Any = None) -> None:
-        self.record.steps_per_epoch = self.params.get("steps")
-
-    def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
-        self._began = (batch, time.perf_counter())
-
-    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-        first, started = self._began
-        # ``batch`` is the last step of the call (several with steps_per_execution > 1).
-        self.record.calls.append(Call(first, batch - first + 1, time.perf_counter() - started))
-
-
 @dataclass(frozen=True)
-class TrainingStats:
+class TrainingStats(StepTiming):
     """What the cell's training did, summed over its ``fit`` calls.
 
     The steady-state figures leave out the first train-function call of every
@@ -134,21 +104,14 @@ class TrainingStats:
     could not be told (generators, ``PyDataset``).
     """
 
-    model_name: str
-    params: int
+    samples_per_s: float | None  # type: ignore[assignment]
     fits: int
     steps: int
     warmup_steps: int
     """Steps left out of the steady-state figures (in the first call of each fit)."""
     samples: int | None
     batch_size: int | None
-    first_step_s: float
     steps_per_s: float
-    samples_per_s: float | None
-    step_time_p50_s: float
-    step_time_p90_s: float
-    step_time_sd_s: float
-    """Spread of the steady-state steps' durations; NaN with one such step."""
 
 
 class FitObserver:
@@ -166,7 +129,7 @@ class FitObserver:
         template = model.template if isinstance(model, ReplicatedModel) else model
         record = FitRecord(template, batch_layout(fit_arguments))
         self.records.append(record)
-        fit_arguments["callbacks"] = [*(callbacks or []), _FitTimer(record)]
+        fit_arguments["callbacks"] = [*(callbacks or []), record.timer]
 
     def stats(self) -> TrainingStats | None:
         """The training summed over every observed ``fit``; ``None`` if none ran a step."""
@@ -185,17 +148,15 @@ class FitObserver:
         return TrainingStats(
             model_name=first.model.name,
             params=int(first.model.count_params()),  # built by its first step
+            first_step_s=first.calls[0].seconds,
+            samples_per_s=None if samples is None else samples / seconds,
+            **step_figures(per_step),
             fits=len(timed),
             steps=sum(call.steps for _, call in every),
             warmup_steps=sum(call.steps for _, call in every) - steps,
             samples=_total_samples(every),
             batch_size=first.layout.batch_size if first.layout else None,
-            first_step_s=first.calls[0].seconds,
             steps_per_s=steps / seconds,
-            samples_per_s=None if samples is None else samples / seconds,
-            step_time_p50_s=float(np.percentile(per_step, 50)),
-            step_time_p90_s=float(np.percentile(per_step, 90)),
-            step_time_sd_s=spread(per_step),
         )
 
 

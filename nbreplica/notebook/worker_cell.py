@@ -19,12 +19,12 @@ from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
 from nbreplica._errors import WorkerError
 from nbreplica.accelerators import Accelerator
-from nbreplica.bench.strategies import MULTIWORKER
+from nbreplica.strategy.names import MULTIWORKER
 from nbreplica.cluster import RayBackend, launch
 from nbreplica.devices import Sampler
 from nbreplica.notebook.cell_parallel import CellRun
-from nbreplica.notebook.keras_patch import routed_model_methods
-from nbreplica.notebook.routing import AsIs
+from nbreplica._keras_compat.routed_methods import routed_model_methods
+from nbreplica.strategy.placements import InWorker
 from nbreplica.notebook.training import FitObserver, TrainingStats
 
 
@@ -58,7 +58,7 @@ def run_in_worker(source: str) -> CellValues:
     is a step all workers take together."""
     namespace: dict[str, Any] = {"__name__": "__main__"}
     observer = FitObserver()
-    with routed_model_methods(AsIs(), observer):
+    with routed_model_methods(InWorker().route, observer.observe):
         exec(compile(source, "<%%replicate cell>", "exec"), namespace)  # noqa: S102
     pickled, left_out = {}, {}
     for name, value in namespace.items():

@@ -19,6 +19,7 @@ import keras
 import tensorflow as tf
 
 from nbreplica import _keras_compat as compat
+from nbreplica._keras_compat.instance_call import instance_calls
 from nbreplica.accelerators import HOST_DEVICE, Accelerator
 from nbreplica.replicator.forward import Placement, has_batch, inside_replica, replicated_call
 from nbreplica.replicator.placement import resolve_gpus
@@ -216,16 +217,13 @@ class ReplicatedModel(keras.Model):
             yield
             return
         placement = Placement(self.accelerators, self.merge_device)
-        models = _models_of(self.template)
-        # An instance attribute shadows the class's `call` for these models only.
-        for model in models:
-            object.__setattr__(model, "call", self._replicated_call_of(model, placement))
+        calls = [(model, self._replicated_call_of(model, placement))
+                 for model in _models_of(self.template)]
         self._replicating = True
         try:
-            yield
+            with instance_calls(calls):
+                yield
         finally:
-            for model in models:
-                object.__delattr__(model, "call")
             self._replicating = False
 
     def _replicated_call_of(self, model: keras.Model,

@@ -123,7 +123,7 @@ def test_emulating_another_count_after_start_up_is_an_error(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("arguments", "message"), [
-    (["--devices", "1,two"], "Received: '1,two'"),
+    (["--devices", "1,two"], "Received: --devices 1,two"),
     (["--target-ci", "tight"], "argument --target-ci: expected a relative interval width "
                                "such as 0.10, or 0 for a fixed number of repeats. "
                                "Received: --target-ci tight"),

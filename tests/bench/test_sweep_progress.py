@@ -17,9 +17,9 @@ from nbreplica.bench.progress import (
     BarProgress,
     NoProgress,
     Status,
-    TimeLeft,
     make_progress,
 )
+from nbreplica.bench.schedule import TimeLeft
 
 from sweep_helpers import GPUS
 

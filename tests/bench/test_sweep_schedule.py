@@ -9,7 +9,7 @@ import math
 
 
 from nbreplica.bench.measure import Point
-from nbreplica.bench.progress import TimeLeft
+from nbreplica.bench.schedule import TimeLeft
 from nbreplica.bench.schedule import Precision, Schedule
 
 from sweep_helpers import GPUS

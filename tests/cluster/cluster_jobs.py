@@ -76,9 +76,9 @@ def write_pid(folder: str) -> None:
 
 def what_keras_says_uncorrected(correction: str) -> str:
     """The error Keras raises when a 2-worker fit runs without ``correction``."""
-    from nbreplica.cluster import keras_fix
+    from nbreplica._keras_compat import multiworker_fit
 
-    with keras_fix.uncorrected(correction):
+    with multiworker_fit.uncorrected(correction):
         try:
             fit(make_model())
         except Exception as error:  # what Keras raises is what the test checks

@@ -5,7 +5,7 @@ import pytest
 from cluster_jobs import fit, make_model
 
 import nbreplica
-from nbreplica.bench.measure import mirrored_strategy
+from nbreplica.strategy.placements import mirrored_strategy
 
 
 @pytest.fixture(scope="session")

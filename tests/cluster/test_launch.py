@@ -58,7 +58,7 @@ def test_only_the_chief_writes_models(trained):
 @pytest.mark.timeout(300)
 def test_keras_still_needs_the_multi_worker_correction(trained):
     """Fails the day Keras trains across workers by itself (keras-team/keras#20585):
-    then nbreplica/cluster/keras_fix.py can go for that Keras version."""
+    then nbreplica/_keras_compat/multiworker_fit.py can go for that Keras version."""
     _, results = trained
     watch = results[0]["watch"]
     assert "Attempt to convert a value (PerReplica" in watch["symbolic_build"]

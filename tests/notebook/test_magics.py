@@ -15,8 +15,8 @@ from ipywidgets.widgets.tests.utils import setup_test_comm, teardown_test_comm
 
 import nbreplica
 from nbreplica.bench.store import RESULTS_ENV_VAR, ResultsStore
-from nbreplica.notebook import routing
-from nbreplica.notebook.keras_patch import ROUTED_METHODS
+from nbreplica.strategy import placements as routing
+from nbreplica._keras_compat.routed_methods import ROUTED_METHODS
 from nbreplica.notebook.magics import ReplicateMagics
 from nbreplica.testing import GIB, fake_nvml, plausible_gpus
 

@@ -1,8 +1,23 @@
-"""Every use of a private Keras attribute in nbreplica, each behind one small function.
+"""The one home of nbreplica's Keras workarounds, and every use of a private Keras
+attribute, each behind one small function.
 
-Keras has no public API for these needs; keeping them here makes a Keras upgrade a
-one-file review. Each function was checked on Keras 3.14.0 (the oldest Keras nbreplica
-supports, with TensorFlow 2.16.2) and 3.15.1 (with TensorFlow 2.21).
+Each workaround says why it exists, the Keras versions it was checked on (3.14.0, the
+oldest nbreplica supports, with TensorFlow 2.16.2, and 3.15.1 with TensorFlow 2.21,
+the two ends of the range ``pyproject.toml`` declares and CI tests) and how it checks
+by behaviour, not by version number, that this Keras still needs it and still works
+with it, raising an error that names what changed rather than silently behaving
+otherwise:
+
+- this module: Keras has no public API for masks, call losses, nested layers, seed
+  generators, compile state, ``compute_loss`` or a variable's storage; the private
+  methods behind them are checked when it is imported (:func:`missing_methods`), the
+  attributes Keras sets when it reads them.
+- :mod:`~nbreplica._keras_compat.instance_call`: a replicated model runs its template
+  and the models it holds through an instance ``call``.
+- :mod:`~nbreplica._keras_compat.routed_methods`: ``%%replicate`` routes
+  ``keras.Model``'s ``fit`` / ``evaluate`` / ``predict``.
+- :mod:`~nbreplica._keras_compat.multiworker_fit`: Keras's ``fit`` across workers.
+- :mod:`~nbreplica._keras_compat.chief_saving`: only the chief writes saved models.
 """
 
 from __future__ import annotations
@@ -44,14 +59,14 @@ def flatten_layers(model: keras.Layer) -> list[keras.Layer]:
 def seed_generators(layer: keras.Layer) -> list[keras.random.SeedGenerator]:
     """The ``SeedGenerator``s ``layer`` itself owns, not those of its sublayers
     (``_seed_generators``)."""
-    return list(layer._seed_generators)
+    return list(_instance_attribute(layer, "_seed_generators"))
 
 
 def compile_arguments(model: keras.Model) -> dict[str, Any]:
     """The arguments ``model.compile`` last received, as given (``_compile_config``):
     unregistered custom losses and metrics stay usable, unlike in
     ``get_compile_config()``'s serialized form."""
-    return dict(model._compile_config.config)
+    return dict(_instance_attribute(model, "_compile_config").config)
 
 
 def compute_loss(model: keras.Model, **kwargs: Any) -> Any:
@@ -107,3 +122,42 @@ def rebuild_variable(variable: keras.Variable, value: Any) -> None:
     ``value``, made under the current device scope; the Keras variable object, and
     everything holding it, stays valid (``KerasVariable._initialize``)."""
     variable._initialize(value)
+
+
+#: The private methods this module calls, per owner: checked on import.
+PRIVATE_METHODS = {
+    keras.Layer: ("_clear_losses", "_flatten_layers"),
+    keras.Model: ("_compute_loss",),
+    keras.Variable: ("_initialize",),
+}
+
+
+def missing_methods() -> list[str]:
+    """The private methods of :data:`PRIVATE_METHODS` this Keras lacks."""
+    return [f"{owner.__name__}.{name}" for owner, names in PRIVATE_METHODS.items()
+            for name in names if not callable(getattr(owner, name, None))]
+
+
+def _instance_attribute(owner: Any, name: str) -> Any:
+    """``owner.<name>``, an attribute Keras's constructor or ``compile`` sets."""
+    try:
+        return getattr(owner, name)
+    except AttributeError:
+        raise RuntimeError(
+            f"nbreplica reads Keras's private attribute {name} (checked on Keras 3.14 and "
+            f"3.15), which this Keras no longer sets. Received: keras {keras.__version__}, "
+            f"{type(owner).__name__} without {name}"
+        ) from None
+
+
+def _check_private_methods() -> None:
+    missing = missing_methods()
+    if missing:
+        raise ImportError(
+            "nbreplica needs private Keras methods that this Keras no longer has "
+            f"(checked on Keras 3.14 and 3.15): {', '.join(missing)}. "
+            f"Received: keras {keras.__version__}"
+        )
+
+
+_check_private_methods()
