@@ -89,9 +89,21 @@ class _Replica:
     def outputs(self) -> list[Any]:
         return tf.nest.flatten(self.structure)
 
+    def logit_outputs(self) -> list[int]:
+        """The outputs computed by a softmax or sigmoid from logits, which Keras's
+        cross-entropy losses read instead of the probabilities."""
+        return [k for k, t in enumerate(self.outputs) if _logits_of(t) is not None]
+
+    def merged(self) -> list[Any]:
+        """What is merged across replicas: the outputs, then the logits of
+        :meth:`logit_outputs`."""
+        outputs = self.outputs
+        return outputs + [_logits_of(outputs[k]) for k in self.logit_outputs()]
+
     def targets(self) -> list[tf.Tensor]:
-        """What a gradient flows back from: floating outputs, then the call loss."""
-        tensors = [t for t in self.outputs if _is_float(t)]
+        """What a gradient flows back from: the floating merged tensors, then the call
+        loss."""
+        tensors = [t for t in self.merged() if _is_float(t)]
         return tensors + ([self.call_loss] if self.call_loss is not None else [])
 
     def gradients(self, sources: list[Any], seeds: list[tf.Tensor]) -> list[Any]:
@@ -240,24 +252,51 @@ def _gather(state: _Call) -> list[tf.Tensor]:
     replicas, plan = state.replicas, state.scattered.plan
     with tf.device(state.placement.merge_device), tf.name_scope("merge"):
         merged = [batch_plan.merge(list(parts), plan)
-                  for parts in zip(*(r.outputs for r in replicas))]
+                  for parts in zip(*(r.merged() for r in replicas))]
         losses = [r.call_loss for r in replicas if r.call_loss is not None]
         return merged + ([tf.add_n(losses)] if losses else [])
 
 
 def _attach(state: _Call, results: list[tf.Tensor]) -> Any:
-    """The merged outputs, in the template's structure, with their merged Keras masks;
-    the merged added loss goes onto the model."""
-    replicas = state.replicas
-    outputs = results[: len(replicas[0].outputs)]
+    """The merged outputs, in the template's structure, with their merged Keras masks
+    and logits; the merged added loss goes onto the model."""
+    first = state.replicas[0]
+    count, logit_outputs = len(first.outputs), first.logit_outputs()
+    outputs = results[:count]
     with tf.device(state.placement.merge_device):
-        for output, parts in zip(outputs, zip(*(r.outputs for r in replicas))):
+        for k, logits in zip(logit_outputs, results[count:count + len(logit_outputs)]):
+            outputs[k] = _with_logits(first.outputs[k], outputs[k], logits)
+        for output, parts in zip(outputs, zip(*(r.outputs for r in state.replicas))):
             masks = [compat.get_mask(p) for p in parts]
             if all(m is not None for m in masks):
                 compat.set_mask(output, batch_plan.merge(masks, state.scattered.plan))
-    state.merged_loss = results[-1] if len(results) > len(outputs) else None
+    has_loss = len(results) > count + len(logit_outputs)
+    state.merged_loss = results[-1] if has_loss else None
     _restore_call_loss(state)
-    return tf.nest.pack_sequence_as(replicas[0].structure, outputs)
+    return tf.nest.pack_sequence_as(first.structure, outputs)
+
+
+#: The activation ops whose input Keras's cross-entropy losses read as logits.
+_ACTIVATIONS = {"Softmax": tf.nn.softmax, "Sigmoid": tf.sigmoid}
+
+
+def _logits_of(tensor: Any) -> tf.Tensor | None:
+    """The logits a softmax or sigmoid ``tensor`` was computed from, where Keras's
+    losses would find them: Keras's ``_keras_logits``, or the input of the op."""
+    logits = getattr(tensor, "_keras_logits", None)
+    if logits is None and tf.is_tensor(tensor) and hasattr(tensor, "op") \
+            and tensor.op.type in _ACTIVATIONS:
+        logits = tensor.op.inputs[0]
+    return logits
+
+
+def _with_logits(part: Any, merged: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """``merged`` as one device would give it: carrying its merged ``logits`` the way
+    each replica's ``part`` carried its own."""
+    if hasattr(part, "_keras_logits"):
+        merged._keras_logits = logits
+        return merged
+    return _ACTIVATIONS[part.op.type](logits)
 
 
 def _restore_call_loss(state: _Call) -> None:
@@ -300,15 +339,15 @@ def _rerun_replicas(state: _Call, arguments: Sequence[tf.Tensor]) -> list[_Repli
 
 def _split_upstream(replicas: list[_Replica], plan: batch_plan.BatchPlan,
                     upstream: Sequence[tf.Tensor | None]) -> list[list[tf.Tensor]]:
-    """Per replica, the gradient seeds of its targets: its rows of each output's
-    gradient (zeros where an output got none), then its call loss's gradient."""
+    """Per replica, the gradient seeds of its targets: its rows of each merged
+    tensor's gradient (zeros where one got none), then its call loss's gradient."""
     count = len(replicas)
     seeds: list[list[tf.Tensor]] = [[] for _ in replicas]
-    float_outputs = [k for k, t in enumerate(replicas[0].outputs) if _is_float(t)]
-    for k in float_outputs:
+    merged = replicas[0].merged()
+    for k in [k for k, t in enumerate(merged) if _is_float(t)]:
         gradient = upstream[k]
         if gradient is None:
-            parts = [tf.zeros_like(r.outputs[k]) for r in replicas]
+            parts = [tf.zeros_like(r.merged()[k]) for r in replicas]
         elif gradient.shape.rank == 0:
             parts = [gradient * tf.cast(plan.weights[i], gradient.dtype) for i in range(count)]
         else:
@@ -316,7 +355,7 @@ def _split_upstream(replicas: list[_Replica], plan: batch_plan.BatchPlan,
         for replica_seeds, part in zip(seeds, parts):
             replica_seeds.append(part)
     if replicas[0].call_loss is not None:
-        gradient = upstream[len(replicas[0].outputs)]
+        gradient = upstream[len(merged)]
         for replica_seeds, replica in zip(seeds, replicas):
             replica_seeds.append(tf.zeros_like(replica.call_loss) if gradient is None
                                  else gradient)

@@ -511,3 +511,23 @@ def test_sparse_inputs_split_by_rows():
     sparse = tf.sparse.from_dense(dense)
     parallel = nbreplica.replicate(template, gpus=3)
     np.testing.assert_allclose(parallel(sparse), template(sparse), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("from_logits", [False, True])
+@pytest.mark.parametrize("activation", ["softmax", "raw-op"])
+def test_cross_entropy_reads_the_merged_logits_of_a_softmax_output(from_logits, activation):
+    # Keras's cross-entropy reads a softmax output's logits (`_keras_logits`, or the
+    # Softmax op's input), also with from_logits=True; saturated outputs show it.
+    def build():
+        keras.utils.set_random_seed(0)
+        x = keras.Input((3,))
+        if activation == "softmax":
+            return keras.Model(x, keras.layers.Dense(4, activation="softmax")(x))
+        return keras.Model(x, keras.layers.Lambda(tf.nn.softmax)(keras.layers.Dense(4)(x)))
+
+    rng = np.random.default_rng(0)
+    x, y = 50 * rng.random((8, 3)).astype("float32"), np.arange(8) % 4
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+    histories, templates = _fit_both(build, 4, {"optimizer": "sgd", "loss": loss}, x, y,
+                                     batch_size=8, epochs=2)
+    _assert_same_training(histories, templates)
