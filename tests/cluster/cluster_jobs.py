@@ -126,6 +126,10 @@ def fail_in_worker_1(folder: str) -> None:
 
     write_pid(folder)
     if nbreplica.cluster.context().index == 1:
+        # Fail once every worker has started, so that the test knows all their pids.
+        deadline = time.monotonic() + 60
+        while len(list(Path(folder).glob("pid-*"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         raise RuntimeError("worker 1 gives up on purpose")
     fit(make_model())
 
