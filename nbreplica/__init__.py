@@ -34,8 +34,8 @@ _HOMES = {
     "ReplicaError": "nbreplica._errors",
     "ResultsStoreError": "nbreplica._errors",
     "SweepError": "nbreplica._errors",
-    "selected_devices": "nbreplica.selection",
-    "use_devices": "nbreplica.selection",
+    "selected_devices": "nbreplica.gpus.chosen",
+    "use_devices": "nbreplica.gpus.chosen",
     "DeviceStats": "nbreplica.devices",
     "ProcessInfo": "nbreplica.devices",
     "Sampler": "nbreplica.devices",
@@ -46,9 +46,9 @@ _HOMES = {
     "GpuPicker": "nbreplica.notebook.picker",
     "load_ipython_extension": "nbreplica.notebook.magics",
     "unload_ipython_extension": "nbreplica.notebook.magics",
-    "Accelerator": "nbreplica.accelerators",
-    "emulate_gpus": "nbreplica.accelerators",
-    "list_devices": "nbreplica.accelerators",
+    "Accelerator": "nbreplica.gpus.available",
+    "emulate_gpus": "nbreplica.gpus.available",
+    "list_devices": "nbreplica.gpus.available",
     "ReplicatedModel": "nbreplica.replicator.model",
     "FidelityReport": "nbreplica.replicator.fidelity.report",
     "check_fidelity": "nbreplica.replicator.fidelity.check",
@@ -61,7 +61,7 @@ _HOMES = {
     "plot_comparison": "nbreplica.bench.plots",
     "sweep": "nbreplica.bench.runner",
 }
-_NEEDS_TENSORFLOW = ("nbreplica.accelerators", "nbreplica.replicator.", "nbreplica.bench.runner")
+_NEEDS_TENSORFLOW = ("nbreplica.gpus.available", "nbreplica.replicator.", "nbreplica.bench.runner")
 # Public subpackages, imported on first use like the names above.
 _SUBPACKAGES = ("cluster",)
 

@@ -3,7 +3,7 @@
 - ``CUDA_DEVICE_ORDER`` defaults to ``PCI_BUS_ID``: CUDA numbers GPUs fastest-first
   unless told otherwise, NVML by PCI bus; this makes GPU ``i`` in the picker and in
   ``snapshot()`` the same card as TensorFlow's physical GPU ``i`` (which TensorFlow
-  renumbers when only some GPUs are visible: see :mod:`nbreplica._visibility`).
+  renumbers when only some GPUs are visible: see :mod:`nbreplica.gpus.visible`).
 - ``NBREPLICA_FAKE_NVML=N`` puts the simulated driver of :mod:`nbreplica.testing`
   with N GPUs under pynvml (a notebook kernel is a separate process: this is how a
   test or a demo gives it GPUs to show).
@@ -19,7 +19,8 @@ from __future__ import annotations
 import os
 import warnings
 
-from nbreplica import _emulation, _keras_registry
+from nbreplica import _keras_registry
+from nbreplica.gpus import emulation
 
 FAKE_NVML_ENV_VAR = "NBREPLICA_FAKE_NVML"
 
@@ -42,9 +43,9 @@ def emulate_from_env() -> None:
     Raises:
         ValueError: the variable holds something other than a device count.
     """
-    count = _emulation.requested_from_env()
+    count = emulation.requested_from_env()
     if count:
-        from nbreplica.accelerators import emulate_gpus
+        from nbreplica.gpus.available import emulate_gpus
 
         emulate_gpus(count)
 
@@ -58,7 +59,7 @@ def install_fake_nvml_from_env() -> None:
     raw = os.environ.get(FAKE_NVML_ENV_VAR, "").strip()
     if not raw:
         return
-    count = _emulation.parse_count(raw, name=FAKE_NVML_ENV_VAR)
+    count = emulation.parse_count(raw, name=FAKE_NVML_ENV_VAR)
     from nbreplica.testing.plausible import plausible_driver  # only when asked for
 
     plausible_driver(count).install()

@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Iterator
 from types import ModuleType
 
-from nbreplica import _visibility, selection
+from nbreplica.gpus import chosen, visible
 
 #: What TensorFlow wrote to descriptor 2 while :func:`load` started it quietly.
 startup_lines: list[str] = []
@@ -41,9 +41,9 @@ def load(quiet: bool = True) -> ModuleType:
         with _descriptor_2_captured() as captured:
             tensorflow = _start()
         startup_lines.extend(captured)
-    chosen = selection.selected_devices()
-    if chosen is not None:  # made before TensorFlow was imported: it limits it now
-        note = _visibility.limit(tensorflow.config, chosen)
+    selection = chosen.selected_devices()
+    if selection is not None:  # made before TensorFlow was imported: it limits it now
+        note = visible.limit(tensorflow.config, selection)
         if note is not None:
             warnings.warn(note, UserWarning, stacklevel=2)
     return tensorflow

@@ -168,7 +168,7 @@ def _run_devices(args: argparse.Namespace) -> int:
 def _run_sweep(args: argparse.Namespace) -> int:
     _tensorflow.load(quiet=not args.verbose)
     # Imported only now: each of them imports TensorFlow, which must start quietly.
-    from nbreplica.accelerators import emulate_gpus
+    from nbreplica.gpus.available import emulate_gpus
     from nbreplica.bench.models import BUILTIN_MODELS
     from nbreplica.bench.result import SweepInterrupted
     from nbreplica.bench.runner import sweep

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nbreplica import _emulation
+from nbreplica.gpus import emulation
 from nbreplica.testing import GIB, FakeGpu, fake_nvml
 
 SCRIPT = Path(__file__).parents[1] / "benchmarks" / "gpu_check.py"
@@ -26,7 +26,7 @@ def GPU(**overrides):
 
 @pytest.fixture
 def gpu_check(monkeypatch):
-    monkeypatch.setattr(_emulation, "_emulated_count", 0)
+    monkeypatch.setattr(emulation, "_emulated_count", 0)
     spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "gpu_check", module)  # dataclasses look it up

@@ -18,11 +18,13 @@ PACKAGE_ROOT = Path(nbreplica.__file__).parent
 # Lowest first: a module may import its own layer and the layers before it, never a
 # later one. A name matches a module and everything under it.
 LAYERS = [
-    ["nbreplica._errors", "nbreplica._checks", "nbreplica._emulation", "nbreplica._visibility",
-     "nbreplica.selection", "nbreplica._tensorflow", "nbreplica._flags"],
+    ["nbreplica._errors", "nbreplica._checks", "nbreplica.gpus", "nbreplica.gpus.emulation",
+     "nbreplica.gpus.visible", "nbreplica.gpus.chosen", "nbreplica._tensorflow",
+     "nbreplica._flags"],
     ["nbreplica.devices"],
     ["nbreplica.testing"],
-    ["nbreplica.accelerators", "nbreplica._keras_compat", "nbreplica._tf_compat"],
+    ["nbreplica.gpus.available", "nbreplica.gpus.replicas", "nbreplica._keras_compat",
+     "nbreplica._tf_compat"],
     ["nbreplica.replicator"],
     ["nbreplica.strategy"],
     ["nbreplica.cluster"],

@@ -13,12 +13,14 @@ import pandas as pd
 import tensorflow as tf
 
 from nbreplica._errors import SweepError
-from nbreplica.accelerators import Accelerator
+from nbreplica.gpus.available import Accelerator
 from nbreplica.bench.data import SweepData
-from nbreplica.bench.timing import Call, StepTimer, StepTiming, step_figures
+from nbreplica.bench.step_timer import Call, StepTimer
+from nbreplica.bench.timing import StepTiming, step_figures
 from nbreplica.devices import Sampler
 from nbreplica.strategy.names import MULTIWORKER, WORKERS_LABEL
 from nbreplica.strategy.placements import placement_for
+from nbreplica.strategy.workers import WorkerProcess
 
 ModelFn = Callable[[], keras.Model]
 
@@ -28,7 +30,7 @@ class Point:
     """One measurement of a sweep: a strategy on some devices, in one repeat."""
 
     strategy: str
-    devices: tuple[Accelerator, ...]
+    devices: tuple[Accelerator, ...] | tuple[WorkerProcess, ...]
     repeat: int
     global_batch_size: int | None
     """``None`` until a run tells it (a cell trains with its own batch size)."""
@@ -100,7 +102,7 @@ def measure_point(
     samples = sampler.to_frame()
     samples["time"] += sampling_offset
     return Measurement(
-        model_name=template.name,
+        model=template.name,
         params=int(template.count_params()),
         first_step_s=first_step_s,
         samples_per_s=point.global_batch_size * len(step_times) / float(np.sum(step_times)),

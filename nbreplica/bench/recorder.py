@@ -75,7 +75,7 @@ class Recorder:
                 f"baseline of repeat {point.repeat}"
             )
         if self.name is None:
-            self.name = f"{measurement.model_name}-{self.scaling}-b{point.global_batch_size}"
+            self.name = f"{measurement.model}-{self.scaling}-b{point.global_batch_size}"
         speedup = measurement.samples_per_s / self._baselines[point.repeat]
         record = self._run_record(point, measurement, speedup, steps=steps,
                                   warmup_steps=warmup_steps)
@@ -89,12 +89,11 @@ class Recorder:
 
     def _run_record(self, point: Point, measurement: Measurement, speedup: float, *,
                     steps: int, warmup_steps: int) -> RunRecord:
-        timing = measurement.timing_fields()
         count = len(point.devices)
         return RunRecord(
+            **measurement.timing_fields(),
             sweep_id=self.sweep_id,
             sweep_name=self.name,
-            model=timing.pop("model_name"),
             strategy=point.strategy,
             scaling=self.scaling,
             devices=count,
@@ -103,7 +102,6 @@ class Recorder:
             per_device_batch_size=point.global_batch_size / count,
             steps=steps,
             warmup_steps=warmup_steps,
-            **timing,
             speedup=speedup,
             efficiency=speedup / count,
             **_device_counters(point, measurement),

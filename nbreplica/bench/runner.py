@@ -11,7 +11,7 @@ from typing import Any
 import tensorflow as tf
 
 from nbreplica._checks import is_whole
-from nbreplica.accelerators import chosen_devices
+from nbreplica.gpus.replicas import chosen_devices
 from nbreplica.bench.data import SweepData
 from nbreplica.bench import defaults
 from nbreplica.bench.engine import Measured, SweepPlan, run_sweep

@@ -81,11 +81,6 @@ def median_interval(values: Iterable[float], confidence: float = defaults.CONFID
     return Interval(median, float(array[k - 1]), float(array[n - k]), coverage(n, k))
 
 
-def spread(durations: np.ndarray) -> float:
-    """The sample standard deviation of ``durations``; NaN with fewer than two."""
-    return float(np.std(durations, ddof=1)) if durations.size > 1 else math.nan
-
-
 def fit_serial_fraction(
     devices: Sequence[float], speedups: Sequence[float], scaling: str
 ) -> float:

@@ -18,23 +18,26 @@ from pathlib import Path
 import pandas as pd
 
 from nbreplica.bench.store_errors import check_usable, translated
+from nbreplica.bench.timing import StepTiming
 
 RESULTS_ENV_VAR = "NBREPLICA_RESULTS"
 _BUSY_TIMEOUT_S = 60.0
 
 
 @dataclasses.dataclass(frozen=True)
-class RunRecord:
-    """One measured point of a sweep: (strategy, device count, repeat).
+class RunRecord(StepTiming):
+    """One measured point of a sweep, (strategy, device count, repeat): its timing
+    (the :class:`~nbreplica.bench.timing.StepTiming` fields) and what it ran on.
 
     ``steps`` counts the timed steps (after ``warmup_steps`` untimed ones): with
     ``step_time_sd_s`` it tells how precise the point's throughput is.
     """
 
+    step_time_sd_s: float | None  # type: ignore[assignment]
+    """Spread of the timed steps' durations; NULL with one timed step, and in files
+    written before it was recorded."""
     sweep_id: str
     sweep_name: str
-    model: str
-    params: int
     strategy: str
     scaling: str
     devices: int
@@ -43,13 +46,6 @@ class RunRecord:
     per_device_batch_size: float
     steps: int
     warmup_steps: int
-    first_step_s: float
-    samples_per_s: float
-    step_time_p50_s: float
-    step_time_p90_s: float
-    step_time_sd_s: float | None
-    """Spread of the timed steps' durations; NULL with one timed step, and in files
-    written before it was recorded."""
     speedup: float
     efficiency: float
     peak_memory_bytes: float | None

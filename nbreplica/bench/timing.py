@@ -1,30 +1,29 @@
-"""The one timing record and the one timing callback of sweeps, cells and the store.
+"""The one timing record of sweeps, cells and the store.
 
 :class:`StepTiming` holds the figures every measured training reports, whether a sweep
-point measured it (:class:`~nbreplica.bench.measure.Measurement`) or a cell's ``fit``
-calls did (:class:`~nbreplica.notebook.training.TrainingStats`); the results store keeps
-the same figures in every run. :class:`StepTimer` times the train-function calls
-behind both.
+point measured it (:class:`~nbreplica.bench.measure.Measurement`), a cell's ``fit``
+calls did (:class:`~nbreplica.notebook.training.TrainingStats`) or the results store
+keeps it (:class:`~nbreplica.bench.store.RunRecord`, one per stored run).
+:class:`~nbreplica.bench.step_timer.StepTimer` times the train-function calls behind
+them. Nothing here imports TensorFlow, so stored results load without it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
+import math
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
-import keras
 import numpy as np
-
-from nbreplica.bench.stats import spread
 
 
 @dataclass(frozen=True)
 class StepTiming:
     """How fast a model trained. Times in seconds; throughput in samples per second."""
 
-    model_name: str
+    model: str
+    """The model's name."""
     params: int
     first_step_s: float
     """Duration of the first train-function call (tracing and compilation included)."""
@@ -49,47 +48,6 @@ def step_figures(per_step: np.ndarray) -> dict[str, float]:
     }
 
 
-class Call(NamedTuple):
-    """One train-function call: its first step (within the epoch), how many steps it
-    ran, and when it began and ended (``time.perf_counter()``)."""
-
-    first_step: int
-    steps: int
-    began: float
-    ended: float
-
-    @property
-    def seconds(self) -> float:
-        """How long the call took."""
-        return self.ended - self.began
-
-
-class StepTimer(keras.callbacks.Callback):
-    """Times every train-function call of the ``fit`` it is given to.
-
-    It is not ``async_safe``, so Keras converts each step's logs to Python numbers
-    before calling it, which waits for the step to finish: the times are those of
-    finished steps, not of dispatched ones.
-
-    Attributes:
-        calls: every call so far, in order.
-        steps_per_epoch: the steps of each epoch, as ``fit`` planned them (``None``
-            when unknown).
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[Call] = []
-        self.steps_per_epoch: int | None = None
-        self._began = (0, 0.0)
-
-    def on_train_begin(self, logs: Any = None) -> None:
-        self.steps_per_epoch = self.params.get("steps")
-
-    def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
-        self._began = (batch, time.perf_counter())
-
-    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-        first, began = self._began
-        # ``batch`` is the last step of the call (several with steps_per_execution > 1).
-        self.calls.append(Call(first, batch - first + 1, began, time.perf_counter()))
+def spread(durations: np.ndarray) -> float:
+    """The sample standard deviation of ``durations``; NaN with fewer than two."""
+    return float(np.std(durations, ddof=1)) if durations.size > 1 else math.nan

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from nbreplica._checks import is_number, is_whole
-from nbreplica._emulation import EMULATE_ENV_VAR
+from nbreplica.gpus.emulation import EMULATE_ENV_VAR
 from nbreplica._errors import WorkerError
 from nbreplica.cluster import tf_config
 from nbreplica.cluster.folders import launch_folder

@@ -20,7 +20,7 @@ import sys
 import tempfile
 from typing import NamedTuple
 
-from nbreplica._emulation import EMULATE_ENV_VAR
+from nbreplica.gpus.emulation import EMULATE_ENV_VAR
 from nbreplica.cluster import tf_config, worker
 from nbreplica.cluster.job import decode, encode
 

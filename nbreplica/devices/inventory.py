@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nbreplica import _emulation
+from nbreplica.gpus import emulation
 from nbreplica.devices import nvml
 from nbreplica.devices.records import DeviceStats
 
@@ -22,9 +22,9 @@ def emulated_devices() -> list[DeviceStats]:
     """Records for the emulated GPUs: TensorFlow logical CPU devices that have no
     memory, utilization, temperature or power of their own, so those stay ``None``."""
     return [
-        DeviceStats(index, _emulation.emulated_name(index),
+        DeviceStats(index, emulation.emulated_name(index),
                     emulated=True)
-        for index in range(_emulation.emulated_count())
+        for index in range(emulation.emulated_count())
     ]
 
 

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 import pandas as pd
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
-from nbreplica.accelerators import Accelerator
+from nbreplica.gpus.available import Accelerator
 from nbreplica.devices import Sampler
 from nbreplica._keras_compat.routed_methods import routed_model_methods
 from nbreplica.strategy.placements import placement_for
 from nbreplica.notebook.training import FitObserver, TrainingStats
-from nbreplica.selection import selected_devices, use_devices
+from nbreplica.gpus.chosen import selected_devices, use_devices
+from nbreplica.strategy.workers import WorkerProcess
 
 #: Seconds between device samples with ``--monitor``.
 SAMPLE_INTERVAL = 0.25
@@ -45,7 +46,7 @@ class CellRun:
     strategy: str
     """``"split"``, ``"mirrored"``, ``"single"`` (one device, run plainly) or
     ``"multiworker"`` (worker processes, in a sweep)."""
-    devices: tuple[Accelerator, ...]
+    devices: tuple[Accelerator, ...] | tuple[WorkerProcess, ...]
     started: float
     """``time.monotonic()`` when the body started."""
     wall_s: float

@@ -15,7 +15,7 @@ import keras
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from nbreplica.accelerators import Accelerator
+from nbreplica.gpus.available import Accelerator
 from nbreplica.notebook.cell_parallel import CellRun, run_parallel
 from nbreplica.replicator.fidelity.check import check_fidelity
 from nbreplica.replicator.model import ReplicatedModel

@@ -25,10 +25,9 @@ from nbreplica.strategy.names import IN_PROCESS, MULTIWORKER
 from nbreplica.cluster.launcher import BACKENDS
 from nbreplica.cluster.ray_launcher import RayBackend
 from nbreplica.notebook.picker import GpuPicker
-from nbreplica.selection import selected_devices
 
 if TYPE_CHECKING:
-    from nbreplica.accelerators import Accelerator
+    from nbreplica.gpus.available import Accelerator
     from nbreplica.bench.result import SweepResult
     from nbreplica.notebook.cell_parallel import CellRun
 
@@ -333,27 +332,20 @@ def _show_sweep(result: SweepResult) -> None:
 
 
 def _chosen_devices(args: Namespace) -> list[Accelerator]:
-    from nbreplica.accelerators import chosen_devices, pick_devices
+    from nbreplica.gpus.available import pick_devices
+    from nbreplica.gpus.replicas import chosen_devices
 
     if args.gpus is not None and args.n is not None:
         raise UsageError(
             "--gpus and -n cannot be combined: name the GPUs, or how many to use. "
             f"Received: --gpus {','.join(map(str, args.gpus))} -n {args.n}"
         )
-    selection = selected_devices()
     try:
         if args.gpus is not None:
             return pick_devices(args.gpus, f"--gpus {','.join(map(str, args.gpus))}")
-        pool = chosen_devices()
+        return chosen_devices(args.n, asked_by="-n")
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if args.n is not None and args.n > len(pool):
-        source = "selected" if selection is not None else "available"
-        raise UsageError(
-            f"-n asks for {args.n} devices, but only {len(pool)} are {source}. "
-            f"Received: -n {args.n}"
-        )
-    return pool[: args.n] if args.n is not None else pool
 
 
 def _check_worker_options(args: Namespace) -> None:

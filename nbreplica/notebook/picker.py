@@ -10,7 +10,7 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
-from nbreplica import selection
+from nbreplica.gpus import chosen
 from nbreplica._checks import is_number
 from nbreplica.devices import DeviceStats, free_gpus, nvml_status, snapshot
 from nbreplica.devices.console import NOT_AVAILABLE, memory_text, power_text, temperature_text
@@ -155,8 +155,8 @@ class GpuPicker(widgets.VBox):
             *columns.children, columns, free_button, clear_button, self._summary,
             self._toolbar, self._kernel, self._header,
         )
-        self._unsubscribe = selection.observe_selection(self._follow)
-        self._follow(selection.selected_devices())
+        self._unsubscribe = chosen.observe_selection(self._follow)
+        self._follow(chosen.selected_devices())
         self._periodic = Periodic(self.refresh, float(refresh_interval), "nbreplica-gpu-picker")
         if self._rows:
             self._periodic.start(immediately=False)  # the rows show a fresh read already
@@ -228,7 +228,7 @@ class GpuPicker(widgets.VBox):
             # A change of `selected` always changes the selection, which comes back
             # through _follow (a no-op for `selected`) and updates the summary.
             # The note on what this kernel holds shows in the picker, not as a warning.
-            selection.select(change["new"] or None)
+            chosen.select(change["new"] or None)
 
     def _on_checkbox(self, change: dict[str, Any]) -> None:
         if not self._ticking:
@@ -250,7 +250,7 @@ class GpuPicker(widgets.VBox):
     def _show_kernel(self) -> None:
         """Which GPUs this kernel holds, and what the selection could not change."""
         self._kernel.value = " ".join(
-            part for part in (_held(list(self._devices.values())), selection.visibility_note())
+            part for part in (_held(list(self._devices.values())), chosen.visibility_note())
             if part
         )
 

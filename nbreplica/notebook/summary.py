@@ -6,10 +6,11 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from nbreplica.accelerators import Accelerator
+from nbreplica.gpus.available import Accelerator
 from nbreplica.notebook.cell_parallel import CellRun
 from nbreplica.notebook.training import TrainingStats
 from nbreplica.notebook.worker_cell import WorkersRun
+from nbreplica.strategy.workers import WorkerProcess
 
 _GIB = 1024**3
 _NOT_AVAILABLE = "n/a"
@@ -114,12 +115,12 @@ def training_line(stats: TrainingStats) -> str:
             else f"{stats.steps_per_s:,.1f} steps/s (batch size unknown)")
     batch = f", batch {stats.batch_size}" if stats.batch_size else ""
     fits = f" in {stats.fits} fit calls" if stats.fits > 1 else ""
-    return (f"training {stats.model_name!r}: {rate} after the first step "
+    return (f"training {stats.model!r}: {rate} after the first step "
             f"({stats.steps} steps{batch}{fits}; first step {stats.first_step_s:.2f} s, "
             f"then {stats.step_time_p50_s * 1e3:.1f} ms median)")
 
 
-def describe_devices(devices: Sequence[Accelerator]) -> str:
+def describe_devices(devices: Sequence[Accelerator] | Sequence[WorkerProcess]) -> str:
     """e.g. ``"4 emulated GPUs (0, 1, 2, 3)"`` or ``"1 GPU (2: NVIDIA A100)"``."""
     indices = ", ".join(str(device.index) for device in devices)
     noun = "GPU" if len(devices) == 1 else "GPUs"

@@ -16,7 +16,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import CapturedIO, capture_output
 
 from nbreplica._errors import ResultsStoreError
-from nbreplica.accelerators import Accelerator
+from nbreplica.gpus.available import Accelerator
 from nbreplica.bench import defaults
 from nbreplica.bench.engine import Measured, StopSweep, SweepOutcome, SweepPlan, run_sweep
 from nbreplica.bench.measure import Measurement, Point

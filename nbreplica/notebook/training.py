@@ -17,7 +17,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nbreplica.bench.timing import Call, StepTimer, StepTiming, step_figures
+from nbreplica.bench.step_timer import Call, StepTimer
+from nbreplica.bench.timing import StepTiming, step_figures
 from nbreplica.replicator.model import ReplicatedModel
 
 DEFAULT_BATCH_SIZE = 32  # what Model.fit uses for arrays when batch_size is None
@@ -146,7 +147,7 @@ class FitObserver:
         )
         first = timed[0]
         return TrainingStats(
-            model_name=first.model.name,
+            model=first.model.name,
             params=int(first.model.count_params()),  # built by its first step
             first_step_s=first.calls[0].seconds,
             samples_per_s=None if samples is None else samples / seconds,

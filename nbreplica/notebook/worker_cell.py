@@ -18,14 +18,14 @@ import cloudpickle
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
 from nbreplica._errors import WorkerError
-from nbreplica.accelerators import Accelerator
-from nbreplica.strategy.names import MULTIWORKER
+from nbreplica._keras_compat.routed_methods import routed_model_methods
 from nbreplica.cluster import RayBackend, launch
 from nbreplica.devices import Sampler
 from nbreplica.notebook.cell_parallel import CellRun
-from nbreplica._keras_compat.routed_methods import routed_model_methods
-from nbreplica.strategy.placements import InWorker
 from nbreplica.notebook.training import FitObserver, TrainingStats
+from nbreplica.strategy.names import MULTIWORKER
+from nbreplica.strategy.placements import InWorker
+from nbreplica.strategy.workers import WorkerProcess
 
 
 @dataclass(frozen=True)
@@ -92,18 +92,18 @@ def run_in_workers(shell: InteractiveShell, cell: str, workers: int,
 
 
 def sweep_point_in_workers(shell: InteractiveShell, cell: str,
-                           slots: Sequence[Accelerator]) -> CellRun:
+                           workers: Sequence[WorkerProcess]) -> CellRun:
     """One point of ``%%replicate --sweep ... --workers``: ``cell`` in one local worker
-    per slot, as a :class:`CellRun`; a failed worker is shown and becomes the run's error
+    per process of ``workers``, as a :class:`CellRun`; a failed worker is shown and becomes the run's error
     (so the sweep stops there and keeps what it measured)."""
     started = time.monotonic()
     result = ExecutionResult(None)
     training = None
     try:
-        training = run_in_workers(shell, cell, len(slots), "local").training
+        training = run_in_workers(shell, cell, len(workers), "local").training
     except WorkerError as failure:
         print(f"{type(failure).__name__}: {failure}", file=sys.stderr)
         result.error_in_exec = failure
-    return CellRun(result=result, strategy=MULTIWORKER, devices=tuple(slots),
+    return CellRun(result=result, strategy=MULTIWORKER, devices=tuple(workers),
                    started=started, wall_s=time.monotonic() - started, training=training,
                    usage=None, samples=Sampler().to_frame())

@@ -27,7 +27,7 @@ import tensorflow as tf
 from nbreplica import _keras_compat as compat
 from nbreplica import _tf_compat as tf_compat
 from nbreplica._errors import ReplicaError
-from nbreplica.accelerators import HOST_DEVICE, Accelerator
+from nbreplica.gpus.available import HOST_DEVICE, Accelerator
 from nbreplica.replicator import plan as batch_plan
 from nbreplica.replicator.gradients import combine_gradients
 

@@ -20,9 +20,9 @@ import tensorflow as tf
 
 from nbreplica import _keras_compat as compat
 from nbreplica._keras_compat.instance_call import instance_calls
-from nbreplica.accelerators import HOST_DEVICE, Accelerator
+from nbreplica.gpus.available import HOST_DEVICE, Accelerator
 from nbreplica.replicator.forward import Placement, has_batch, inside_replica, replicated_call
-from nbreplica.replicator.placement import resolve_gpus
+from nbreplica.gpus.replicas import resolve_gpus
 from nbreplica.replicator.relocation import move_variables
 
 

@@ -19,7 +19,7 @@ from typing import Any, ContextManager, Protocol
 import keras
 import tensorflow as tf
 
-from nbreplica.accelerators import Accelerator
+from nbreplica.gpus.available import Accelerator
 from nbreplica.replicator.api import replicate
 from nbreplica.replicator.model import ReplicatedModel
 from nbreplica.strategy.names import BASELINE, MULTIWORKER

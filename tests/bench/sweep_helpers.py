@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from nbreplica.accelerators import Accelerator
+from nbreplica.gpus.available import Accelerator
 from nbreplica.bench.store import RunRecord
 
 FEATURES = 8

@@ -19,7 +19,7 @@ GIB = 1024**3
 def measurement(samples_per_s: float, *, memory: dict[int, float] | None = None,
                 utilization: dict[int, float] | None = None) -> Measurement:
     return Measurement(
-        model_name="probe", params=42, first_step_s=0.5, samples_per_s=samples_per_s,
+        model="probe", params=42, first_step_s=0.5, samples_per_s=samples_per_s,
         step_time_p50_s=0.010, step_time_p90_s=0.012, step_time_sd_s=0.001,
         samples=pd.DataFrame({"time": [0.1, 0.2], "device": ["0", "1"],
                               "metric": ["utilization_gpu"] * 2, "value": [40.0, 60.0]}),

@@ -1,12 +1,12 @@
 import pytest
 
-from nbreplica import _emulation
+from nbreplica.gpus import emulation
 
 
 @pytest.fixture(autouse=True)
 def no_emulation(monkeypatch):
     """Device-layer tests see only the NVML devices they script."""
-    monkeypatch.setattr(_emulation, "_emulated_count", 0)
+    monkeypatch.setattr(emulation, "_emulated_count", 0)
 
 
 class ManualClock:

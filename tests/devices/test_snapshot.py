@@ -7,7 +7,8 @@ import sys
 import pytest
 
 import nbreplica
-from nbreplica import _emulation, _startup
+from nbreplica import _startup
+from nbreplica.gpus import emulation
 from nbreplica.devices import DeviceStats, ProcessInfo, nvml
 from nbreplica.testing import GIB, QUERIES, FakeGpu, FakeProcess, fake_nvml, this_process
 
@@ -170,7 +171,7 @@ def test_an_older_driver_is_read_through_the_older_calls():
 
 
 def test_emulated_gpus_are_labelled_and_report_nothing_they_cannot_know(monkeypatch):
-    monkeypatch.setattr(_emulation, "_emulated_count", 3)
+    monkeypatch.setattr(emulation, "_emulated_count", 3)
     with fake_nvml(init_error="driver_not_loaded"):
         devices = nbreplica.snapshot()
     assert [d.index for d in devices] == [0, 1, 2]
@@ -182,7 +183,7 @@ def test_emulated_gpus_are_labelled_and_report_nothing_they_cannot_know(monkeypa
 
 
 def test_nvml_gpus_win_over_emulated_ones(monkeypatch):
-    monkeypatch.setattr(_emulation, "_emulated_count", 3)
+    monkeypatch.setattr(emulation, "_emulated_count", 3)
     with fake_nvml(FakeGpu()):
         devices = nbreplica.snapshot()
     assert len(devices) == 1 and not devices[0].emulated

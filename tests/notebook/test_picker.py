@@ -10,7 +10,7 @@ from fake_tf_config import FakeTfConfig
 from ipywidgets.widgets.tests.utils import setup_test_comm, teardown_test_comm
 
 import nbreplica
-from nbreplica import _emulation, _visibility, selection
+from nbreplica.gpus import chosen, emulation, visible
 from nbreplica.devices import DeviceStats
 from nbreplica.testing import GIB, FakeGpu, FakeProcess, fake_nvml, plausible_gpus, this_process
 
@@ -18,7 +18,7 @@ from nbreplica.testing import GIB, FakeGpu, FakeProcess, fake_nvml, plausible_gp
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch):
     setup_test_comm()
-    monkeypatch.setattr(_emulation, "_emulated_count", 0)
+    monkeypatch.setattr(emulation, "_emulated_count", 0)
     yield
     nbreplica.use_devices(None)
     teardown_test_comm()
@@ -100,7 +100,7 @@ def test_the_gpus_this_kernel_holds_are_marked_with_their_memory(make_picker):
 def test_ticking_after_tensorflow_started_says_what_the_kernel_holds(eight, make_picker,
                                                                      monkeypatch, recwarn):
     config = FakeTfConfig(8)
-    monkeypatch.setattr(_visibility, "loaded_config", lambda: config)
+    monkeypatch.setattr(visible, "loaded_config", lambda: config)
     config.list_logical_devices("GPU")  # TensorFlow started with every GPU
     picker = make_picker()
     assert kernel_line(picker) == ""
@@ -115,7 +115,7 @@ def test_ticking_after_tensorflow_started_says_what_the_kernel_holds(eight, make
 
 def test_ticking_before_tensorflow_started_limits_what_it_sees(eight, make_picker, monkeypatch):
     config = FakeTfConfig(8)
-    monkeypatch.setattr(_visibility, "loaded_config", lambda: config)
+    monkeypatch.setattr(visible, "loaded_config", lambda: config)
     picker = make_picker()
     picker.selected = [4, 1]
     assert config.visible_names() == ["/physical_device:GPU:1", "/physical_device:GPU:4"]
@@ -192,7 +192,7 @@ def test_the_boxes_follow_use_devices(eight, make_picker):
 def test_a_click_changes_the_selection_once(eight, make_picker):
     picker = make_picker()
     seen = []
-    unsubscribe = selection.observe_selection(seen.append)
+    unsubscribe = chosen.observe_selection(seen.append)
     try:
         cells(picker, 3)["checkbox"].value = True
         toolbar(picker)[1].click()  # "Clear"
@@ -306,7 +306,7 @@ def test_no_gpus_gives_a_message_with_the_reason(make_picker):
 
 
 def test_emulated_gpus_are_labelled_and_show_no_invented_values(monkeypatch, make_picker):
-    monkeypatch.setattr(_emulation, "_emulated_count", 2)
+    monkeypatch.setattr(emulation, "_emulated_count", 2)
     with fake_nvml(init_error="library_not_found"):
         picker = make_picker()
     assert "2 emulated GPUs" in picker.children[0].value

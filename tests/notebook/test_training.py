@@ -53,7 +53,7 @@ def test_observer_counts_every_step_and_leaves_the_first_out_of_the_rate():
     observer.observe(model, arguments)
     model.fit(**arguments)
     stats = observer.stats()
-    assert (stats.model_name, stats.params, stats.fits) == ("probe", 4, 1)
+    assert (stats.model, stats.params, stats.fits) == ("probe", 4, 1)
     # 30, 30, 30, 10 per epoch; the first step is warm-up.
     assert (stats.steps, stats.warmup_steps, stats.samples, stats.batch_size) == (8, 1, 200, 30)
     assert stats.samples_per_s == pytest.approx(170 * stats.steps_per_s / 7)

@@ -17,7 +17,7 @@ from nbreplica.replicator.fidelity.documented import documented_differences
 from nbreplica.replicator.fidelity.frames import Run, step_frame, weight_frame
 from nbreplica.replicator.fidelity.probe import origins
 from nbreplica.replicator.fidelity.report import FidelityReport
-from nbreplica.replicator.placement import resolve_gpus
+from nbreplica.gpus.replicas import resolve_gpus
 
 #: The ``fit`` arguments the check sets itself.
 _OWN_FIT_ARGUMENTS = ("epochs", "initial_epoch", "steps_per_epoch", "shuffle")

@@ -1,8 +1,8 @@
-"""Which accelerators TensorFlow can place work on, real or emulated.
+"""Which GPUs exist: the accelerators TensorFlow can place work on, real or emulated.
 
 Real GPUs keep NVML's index (``Accelerator.index``) whatever TensorFlow calls them:
 with only GPUs 2 and 3 visible to TensorFlow (the selection made before it started,
-see :mod:`nbreplica._visibility`), GPU 2 is ``/device:GPU:0``.
+see :mod:`nbreplica.gpus.visible`), GPU 2 is ``/device:GPU:0``.
 
 Emulation splits the one physical CPU into ``n + 1`` TensorFlow logical devices:
 ``/device:CPU:0`` stays the host (where ``cpu_merge`` and ``cpu_relocation`` put work)
@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from nbreplica import _emulation, _tensorflow, _visibility
+from nbreplica import _tensorflow
+from nbreplica.gpus import emulation, visible
 from nbreplica._errors import DeviceConfigurationError
-from nbreplica.selection import selected_devices
 
 tf = _tensorflow.load()
 
@@ -48,8 +48,8 @@ def emulate_gpus(n: int) -> list[Accelerator]:
         DeviceConfigurationError: the machine has real GPUs, or TensorFlow already
             initialized its devices with a different layout.
     """
-    count = _emulation.parse_count(n, name="n")
-    if count == _emulation.emulated_count():
+    count = emulation.parse_count(n, name="n")
+    if count == emulation.emulated_count():
         return list_devices()
     if tf.config.list_physical_devices("GPU"):
         raise DeviceConfigurationError(
@@ -65,10 +65,10 @@ def emulate_gpus(n: int) -> list[Accelerator]:
         raise DeviceConfigurationError(
             "TensorFlow has already initialized its devices, so emulated GPUs can no "
             "longer be added. Call nbreplica.emulate_gpus(n) or set "
-            f"{_emulation.EMULATE_ENV_VAR}=n before TensorFlow runs its first "
+            f"{emulation.EMULATE_ENV_VAR}=n before TensorFlow runs its first "
             f"operation (in a notebook: restart the kernel). Received: n={n!r}"
         ) from exc
-    _emulation.record(count)
+    emulation.record(count)
     return list_devices()
 
 
@@ -78,16 +78,16 @@ def list_devices() -> list[Accelerator]:
     Emulated GPUs when emulation is on, else the GPUs TensorFlow can see (empty on a
     machine without any), with their NVML indices.
     """
-    emulated = _emulation.emulated_count()
+    emulated = emulation.emulated_count()
     if emulated:
         return [
-            Accelerator(i, _emulation.emulated_name(i), f"/device:CPU:{i + 1}", True)
+            Accelerator(i, emulation.emulated_name(i), f"/device:CPU:{i + 1}", True)
             for i in range(emulated)
         ]
-    visible = _visibility.visible_gpus(tf.config)
+    seen = visible.visible_gpus(tf.config)
     return [
         Accelerator(index, _gpu_name(index), f"/device:GPU:{number}", False)
-        for number, index in enumerate(visible[: len(tf.config.list_logical_devices("GPU"))])
+        for number, index in enumerate(seen[: len(tf.config.list_logical_devices("GPU"))])
     ]
 
 
@@ -104,28 +104,17 @@ def pick_devices(indices: Sequence[int] | None, received: str) -> list[Accelerat
         raise ValueError(
             "There are no devices to run on: this machine has no GPU and none are "
             "emulated. Call nbreplica.emulate_gpus(n) before TensorFlow starts (or set "
-            f"{_emulation.EMULATE_ENV_VAR}=n). Received: list_devices()=[]"
+            f"{emulation.EMULATE_ENV_VAR}=n). Received: list_devices()=[]"
         )
     if indices is None:
         return available
     found, missing = locate(indices, available, received)
     if missing:
         raise ValueError(
-            f"This machine has {_visibility.gpu_list([a.index for a in available])}; "
+            f"This machine has {visible.gpu_list([a.index for a in available])}; "
             f"there is no GPU {', '.join(map(str, missing))}. Received: {received}"
         )
     return found
-
-
-def chosen_devices() -> list[Accelerator]:
-    """The devices chosen in the GPU picker (:func:`nbreplica.use_devices`), else every
-    device: what a sweep or a ``%%replicate`` cell runs on unless told otherwise.
-
-    Raises:
-        ValueError: as :func:`pick_devices`.
-    """
-    selection = selected_devices()
-    return pick_devices(selection, f"nbreplica.selected_devices()={selection!r}")
 
 
 def locate(indices: Sequence[int], available: Sequence[Accelerator],
@@ -141,7 +130,7 @@ def locate(indices: Sequence[int], available: Sequence[Accelerator],
     by_index = {accelerator.index: accelerator for accelerator in available}
     missing = [index for index in indices if index not in by_index]
     if missing:
-        _visibility.refuse_hidden(tf.config, missing, received)
+        visible.refuse_hidden(tf.config, missing, received)
     return [by_index[index] for index in indices if index in by_index], missing
 
 

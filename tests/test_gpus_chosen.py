@@ -6,7 +6,7 @@ import time
 import pytest
 
 import nbreplica
-from nbreplica import selection
+from nbreplica.gpus import chosen
 
 
 @pytest.fixture(autouse=True)
@@ -22,7 +22,7 @@ def observe():
     unsubscribes = []
 
     def register(listener):
-        unsubscribes.append(selection.observe_selection(listener))
+        unsubscribes.append(chosen.observe_selection(listener))
         return unsubscribes[-1]
 
     yield register

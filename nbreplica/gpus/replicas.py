@@ -1,12 +1,18 @@
-"""Turn the ``gpus`` argument of ``replicate`` into the accelerators to use."""
+"""Where replicas go: the devices a replicated model, a sweep or a cell runs on.
+
+:func:`resolve_gpus` turns the ``gpus`` argument of ``replicate`` into accelerators;
+:func:`chosen_devices` is what sweeps and ``%%replicate`` cells run on unless told
+otherwise. Both start from the selection (:mod:`nbreplica.gpus.chosen`) and check it
+against what exists (:mod:`nbreplica.gpus.available`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from nbreplica._checks import is_whole
-from nbreplica.accelerators import Accelerator, list_devices, locate
-from nbreplica.selection import selected_devices
+from nbreplica.gpus.available import Accelerator, list_devices, locate, pick_devices
+from nbreplica.gpus.chosen import selected_devices
 
 
 def resolve_gpus(gpus: int | Sequence[int] | None,
@@ -65,3 +71,24 @@ def _requested_ids(gpus: object, available: list[Accelerator]) -> list[int]:
         "`gpus` must be None, an integer >= 2 or a list of GPU ids. "
         f"Received: gpus={gpus!r} of type {type(gpus).__name__}"
     )
+
+
+def chosen_devices(count: int | None = None, asked_by: str = "count") -> list[Accelerator]:
+    """The devices chosen in the GPU picker (:func:`nbreplica.use_devices`), else every
+    device: what a sweep or a ``%%replicate`` cell runs on unless told otherwise; the
+    first ``count`` of them when ``count`` is given (``asked_by`` names it in errors,
+    e.g. ``"-n"``).
+
+    Raises:
+        ValueError: as :func:`~nbreplica.gpus.available.pick_devices`, or there are
+            fewer than ``count`` devices.
+    """
+    selection = selected_devices()
+    pool = pick_devices(selection, f"nbreplica.selected_devices()={selection!r}")
+    if count is not None and count > len(pool):
+        source = "selected" if selection is not None else "available"
+        raise ValueError(
+            f"{asked_by} asks for {count} devices, but only {len(pool)} are {source}. "
+            f"Received: {asked_by} {count}"
+        )
+    return pool if count is None else pool[:count]

@@ -8,26 +8,27 @@ import pytest
 from fake_tf_config import FakeTfConfig
 
 import nbreplica
-from nbreplica import _emulation, _tensorflow, _visibility, selection
-from nbreplica.replicator.placement import resolve_gpus
+from nbreplica import _tensorflow
+from nbreplica.gpus import chosen, emulation, visible
+from nbreplica.gpus.replicas import resolve_gpus
 
 
 @pytest.fixture
 def config(monkeypatch):
     """The fake ``tf.config`` as the one of this process's TensorFlow, and no selection."""
     fake = FakeTfConfig(8)
-    monkeypatch.setattr(_visibility, "loaded_config", lambda: fake)
-    monkeypatch.delenv(_visibility.ALLOCATOR_ENV_VAR, raising=False)
+    monkeypatch.setattr(visible, "loaded_config", lambda: fake)
+    monkeypatch.delenv(visible.ALLOCATOR_ENV_VAR, raising=False)
     nbreplica.use_devices(None)
     yield fake
-    selection.select(None)
+    chosen.select(None)
 
 
 @pytest.fixture
 def tensorflow_sees(monkeypatch, config):
-    """``nbreplica.accelerators`` answering from the fake, with no emulated GPUs."""
-    monkeypatch.setattr(_emulation, "_emulated_count", 0)
-    monkeypatch.setattr(nbreplica.accelerators, "tf", SimpleNamespace(config=config))
+    """``nbreplica.gpus.available`` answering from the fake, with no emulated GPUs."""
+    monkeypatch.setattr(emulation, "_emulated_count", 0)
+    monkeypatch.setattr(nbreplica.gpus.available, "tf", SimpleNamespace(config=config))
     return config
 
 
@@ -36,7 +37,7 @@ def test_a_selection_before_start_is_all_tensorflow_sees_with_memory_growth(conf
     assert config.visible_names() == ["/physical_device:GPU:2", "/physical_device:GPU:5"]
     assert config.growth == {config.gpus[2]: True, config.gpus[5]: True}
     assert len(config.list_logical_devices("GPU")) == 2  # it starts with those two
-    assert _visibility.visible_gpus(config) == [2, 5]  # /GPU:0 is GPU 2, /GPU:1 is GPU 5
+    assert visible.visible_gpus(config) == [2, 5]  # /GPU:0 is GPU 2, /GPU:1 is GPU 5
 
 
 def test_changing_the_selection_before_start_changes_what_tensorflow_sees(config):
@@ -49,14 +50,14 @@ def test_changing_the_selection_before_start_changes_what_tensorflow_sees(config
 
 
 def test_the_default_allocator_keeps_tensorflows_own_memory_handling(config, monkeypatch):
-    monkeypatch.setenv(_visibility.ALLOCATOR_ENV_VAR, "default")
+    monkeypatch.setenv(visible.ALLOCATOR_ENV_VAR, "default")
     nbreplica.use_devices([0, 1])
     assert config.visible_names() == ["/physical_device:GPU:0", "/physical_device:GPU:1"]
     assert config.growth == {}
 
 
 def test_a_bad_allocator_names_the_variable(config, monkeypatch):
-    monkeypatch.setenv(_visibility.ALLOCATOR_ENV_VAR, "lazy")
+    monkeypatch.setenv(visible.ALLOCATOR_ENV_VAR, "lazy")
     with pytest.raises(ValueError, match=r"'growth'.*'default'.*Received: "
                                          r"NBREPLICA_TF_ALLOCATOR='lazy'"):
         nbreplica.use_devices([0])
@@ -70,7 +71,7 @@ def test_after_start_use_devices_says_which_gpus_the_kernel_holds(config):
     (note,) = [str(w.message) for w in warned]
     assert "TensorFlow has already started in this kernel and holds GPUs 0-7" in note
     assert "restart the kernel and select GPUs" in note and "before TensorFlow starts" in note
-    assert nbreplica.selected_devices() == (2, 3) and selection.visibility_note() == note
+    assert nbreplica.selected_devices() == (2, 3) and chosen.visibility_note() == note
     assert config.visible == config.gpus
 
 
@@ -80,7 +81,7 @@ def test_after_start_a_selection_of_what_tensorflow_holds_needs_no_note(config, 
     nbreplica.use_devices([3, 2])  # the same GPUs: no change at all
     nbreplica.use_devices(None)  # "every device" is what it sees
     nbreplica.use_devices([2, 3])
-    assert [str(w.message) for w in recwarn] == [] and selection.visibility_note() is None
+    assert [str(w.message) for w in recwarn] == [] and chosen.visibility_note() is None
 
 
 def test_after_start_a_gpu_tensorflow_cannot_see_is_named(config):
@@ -93,10 +94,10 @@ def test_after_start_a_gpu_tensorflow_cannot_see_is_named(config):
 
 def test_without_physical_gpus_nothing_is_changed(monkeypatch, recwarn):
     empty = FakeTfConfig(0)
-    monkeypatch.setattr(_visibility, "loaded_config", lambda: empty)
-    assert selection.select([0, 1]) is None
-    selection.select(None)
-    assert _visibility.limit(empty, [0]) is None and recwarn.list == []
+    monkeypatch.setattr(visible, "loaded_config", lambda: empty)
+    assert chosen.select([0, 1]) is None
+    chosen.select(None)
+    assert visible.limit(empty, [0]) is None and recwarn.list == []
 
 
 def test_indices_the_machine_lacks_are_left_out(config):
@@ -106,7 +107,7 @@ def test_indices_the_machine_lacks_are_left_out(config):
 
 def test_a_selection_made_before_tensorflow_was_imported_limits_it_at_load(monkeypatch):
     fake = FakeTfConfig(4)
-    monkeypatch.setattr(_visibility, "loaded_config", lambda: None)  # not imported yet
+    monkeypatch.setattr(visible, "loaded_config", lambda: None)  # not imported yet
     nbreplica.use_devices([1, 3])
     assert fake.visible == fake.gpus
     monkeypatch.setattr(_tensorflow, "_start", lambda: SimpleNamespace(config=fake))
@@ -136,13 +137,13 @@ def test_replicate_refuses_a_gpu_tensorflow_cannot_see(tensorflow_sees):
                                          r"Received: gpus=\[0, 1\]$"):
         nbreplica.replicate(model, gpus=[0, 1])
     with pytest.raises(ValueError, match=r"cannot see GPU 4.*Received: --gpus 2,4"):
-        nbreplica.accelerators.pick_devices([2, 4], "--gpus 2,4")
+        nbreplica.gpus.available.pick_devices([2, 4], "--gpus 2,4")
     with pytest.raises(ValueError, match=r"This machine has GPUs 2, 3; there is no GPU 8"):
-        nbreplica.accelerators.pick_devices([8], "--gpus 8")
+        nbreplica.gpus.available.pick_devices([8], "--gpus 8")
 
 
 @pytest.mark.parametrize("indices, shown", [
     ([2], "GPU 2"), ([0, 1], "GPUs 0, 1"), ([0, 1, 2, 3], "GPUs 0-3"), ([1, 4, 5], "GPUs 1, 4, 5"),
 ])
 def test_gpu_lists_in_messages(indices, shown):
-    assert _visibility.gpu_list(indices) == shown
+    assert visible.gpu_list(indices) == shown

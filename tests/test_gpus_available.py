@@ -9,7 +9,7 @@ import pytest
 from fake_tf_config import FakeTfConfig
 
 import nbreplica
-from nbreplica import _emulation
+from nbreplica.gpus import emulation
 
 
 def test_list_devices_labels_emulated_gpus():
@@ -40,14 +40,14 @@ def test_bad_emulation_counts(value):
 
 
 def test_a_bad_environment_value_names_the_variable(monkeypatch):
-    monkeypatch.setenv(_emulation.EMULATE_ENV_VAR, "eight")
+    monkeypatch.setenv(emulation.EMULATE_ENV_VAR, "eight")
     with pytest.raises(ValueError, match=r"NBREPLICA_EMULATE_GPUS=.eight."):
-        _emulation.requested_from_env()
+        emulation.requested_from_env()
 
 
 def test_without_emulation_a_cpu_machine_has_no_accelerators():
     code = "import nbreplica; print(len(nbreplica.list_devices()))"
-    env = {k: v for k, v in __import__("os").environ.items() if k != _emulation.EMULATE_ENV_VAR}
+    env = {k: v for k, v in __import__("os").environ.items() if k != emulation.EMULATE_ENV_VAR}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, timeout=120, check=True).stdout
     assert out.strip() == "0"
@@ -72,8 +72,8 @@ def test_use_devices_validates_indices():
 @pytest.fixture
 def two_real_gpus(monkeypatch):
     """TensorFlow as it answers on a machine with two NVIDIA GPUs and no emulation."""
-    monkeypatch.setattr(_emulation, "_emulated_count", 0)
-    monkeypatch.setattr(nbreplica.accelerators, "tf",
+    monkeypatch.setattr(emulation, "_emulated_count", 0)
+    monkeypatch.setattr(nbreplica.gpus.available, "tf",
                         SimpleNamespace(config=FakeTfConfig(2, "NVIDIA A100-SXM4-40GB")))
 
 
@@ -94,10 +94,10 @@ def test_gpus_are_numbered_in_pci_bus_order_like_nvml():
 
 
 def test_pick_devices_names_what_is_missing(monkeypatch):
-    assert [a.index for a in nbreplica.accelerators.pick_devices([3, 1], "x")] == [3, 1]
-    assert len(nbreplica.accelerators.pick_devices(None, "x")) == 8
+    assert [a.index for a in nbreplica.gpus.available.pick_devices([3, 1], "x")] == [3, 1]
+    assert len(nbreplica.gpus.available.pick_devices(None, "x")) == 8
     with pytest.raises(ValueError, match=r"GPUs 0-7; there is no GPU 8, 9\. Received: --gpus 8,9"):
-        nbreplica.accelerators.pick_devices([8, 9], "--gpus 8,9")
-    monkeypatch.setattr(nbreplica.accelerators, "list_devices", lambda: [])
+        nbreplica.gpus.available.pick_devices([8, 9], "--gpus 8,9")
+    monkeypatch.setattr(nbreplica.gpus.available, "list_devices", lambda: [])
     with pytest.raises(ValueError, match=r"no GPU and none are emulated.*NBREPLICA_EMULATE_GPUS"):
-        nbreplica.accelerators.pick_devices(None, "x")
+        nbreplica.gpus.available.pick_devices(None, "x")

@@ -4,7 +4,7 @@
 use this selection when one is set, else every device. :func:`observe_selection`
 tells listeners (every open GPU picker) of each change. A selection made before
 TensorFlow's runtime starts also limits the GPUs TensorFlow takes (see
-:mod:`nbreplica._visibility`).
+:mod:`nbreplica.gpus.visible`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable
 
-from nbreplica import _visibility
+from nbreplica.gpus import visible
 from nbreplica._checks import is_whole
 
 #: A selection listener: called with the new :func:`selected_devices` value.
@@ -58,8 +58,8 @@ def select(indices: Iterable[int] | None) -> str | None:
     with _lock:
         if chosen == _selected:
             return None
-        config = _visibility.loaded_config()
-        _note = None if config is None else _visibility.limit(config, chosen)
+        config = visible.loaded_config()
+        _note = None if config is None else visible.limit(config, chosen)
         _selected = chosen
         _changes += 1
         change = _changes
