@@ -27,6 +27,7 @@ LAYERS = [
      "nbreplica._tf_compat"],
     ["nbreplica.replicator"],
     ["nbreplica.strategy"],
+    ["nbreplica.forecasting"],
     ["nbreplica.cluster"],
     ["nbreplica.bench"],
     ["nbreplica.notebook"],

@@ -1,0 +1,135 @@
+"""``nbreplica.forecast``: how a model would scale on a real multi-GPU machine."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from nbreplica.forecasting import recommend, trace
+from nbreplica.forecasting.catalogue import resolve_hardware
+from nbreplica.forecasting.hardware import Hardware
+from nbreplica.forecasting.profile import StepProfile
+from nbreplica.forecasting.report import Forecast, forecast_frame
+from nbreplica.forecasting.step_model import Setup, forecast_step
+
+STRATEGIES = ("split", "mirrored")
+SCALINGS = ("weak", "strong")
+
+ASSUMPTIONS = [
+    "products and convolutions at 60% of the GPU's peak (float32 as TF32 where the GPU "
+    "has it), memory-bound ops at 70% of its memory bandwidth, 5 us per kernel launch",
+    "PCIe and NVLink copies at 80% of their rate, host memory at 70%; GPUs behind one "
+    "PCIe switch share its uplink; copies between GPUs without peer-to-peer go through "
+    "host memory",
+    "split: the weights stream to the replicas during the forward pass (a third of the "
+    "compute) and the gradients back during the backward pass; the batch copy, merge, "
+    "gradient sum and update do not overlap; weights on the host with cpu_merge=True or "
+    "cpu_relocation=True, else on the first GPU",
+    "mirrored: ring all-reduce of every gradient (NCCL's rings over every NVLink), "
+    "after the backward pass",
+    "no input pipeline: the batch is ready in host memory at each step",
+]
+
+
+def forecast(model: Any, batch_size: int, devices: Sequence[int] = (1, 2, 4, 8),
+             hardware: Hardware | str = "dgx-a100", strategy: str = "split",
+             scaling: str = "weak", step_time: float | None = None, cpu_merge: bool = True,
+             cpu_relocation: bool = False) -> Forecast:
+    """Forecast how ``model``'s training step scales on ``hardware``'s GPUs.
+
+    The step is traced, not run: ``replicate``'s step over two of this machine's
+    devices (emulated ones do: ``NBREPLICA_EMULATE_GPUS=2``) gives each replica's
+    work and every copy between devices, which a physical model of ``hardware`` turns
+    into step times (see :mod:`nbreplica.forecasting.step_model`, and the assumptions in
+    :meth:`Forecast.explain`). Everything it reports is a forecast, not a measurement.
+
+    Args:
+        model: A built, compiled Keras model.
+        batch_size: Rows per device with ``scaling="weak"``; the global batch, split
+            over the devices, with ``scaling="strong"``.
+        devices: The GPU counts to forecast (one device is always included: it is
+            the speedup's baseline).
+        hardware: A :class:`nbreplica.Hardware`, or a name from
+            :func:`nbreplica.hardware_catalogue`.
+        strategy: ``"split"`` (:func:`nbreplica.replicate`) or ``"mirrored"``
+            (``tf.distribute.MirroredStrategy`` with NCCL all-reduce).
+        scaling: ``"weak"`` (fixed per-device batch) or ``"strong"`` (fixed global).
+        step_time: Measured seconds of one training step of ``model`` on one GPU of
+            ``hardware`` at the one-device batch; it replaces the modelled compute.
+        cpu_merge, cpu_relocation: ``replicate``'s options (``"split"`` only).
+
+    Returns:
+        A :class:`nbreplica.forecasting.report.Forecast`.
+
+    Raises:
+        TypeError, ValueError: a bad argument (the message says which and why), or a
+            model whose step cannot be traced (the message says why).
+    """
+    machine = resolve_hardware(hardware)
+    counts = _check_arguments(batch_size, devices, machine, strategy, scaling, step_time)
+    trace.check_model(model)
+    rows = {n: batch_size if scaling == "weak" else math.ceil(batch_size / n) for n in counts}
+    profiles: dict[int, StepProfile] = {}
+    for per_replica in sorted(set(rows.values())):
+        profiles[per_replica] = trace.trace_split(model, per_replica, cpu_merge)
+    setup = Setup(machine, strategy, bool(cpu_merge), bool(cpu_relocation))
+    if step_time is not None:
+        setup = _anchored(setup, profiles[rows[1]], float(step_time))
+    steps = [forecast_step(profiles[rows[n]], setup, n) for n in counts]
+    settings = ({"cpu_merge": setup.cpu_merge, "cpu_relocation": setup.cpu_relocation}
+                if strategy == "split" else {})
+    last = counts[-1]
+    return Forecast(
+        model_name=model.name, hardware=machine, strategy=strategy, scaling=scaling,
+        settings=settings, frame=forecast_frame(steps),
+        compute_source=_compute_source(step_time, setup),
+        recommendations=recommend.recommendations(profiles[rows[last]], setup, last),
+        assumptions=list(ASSUMPTIONS))
+
+
+def _anchored(setup: Setup, profile: StepProfile, step_time: float) -> Setup:
+    """``setup`` with its GPU compute scaled so the one-device step takes ``step_time``."""
+    modelled = forecast_step(profile, setup, 1)
+    compute = modelled.parts["compute"] + modelled.parts["merge"]
+    rest = modelled.seconds - compute
+    if step_time <= rest:
+        raise ValueError(
+            f"step_time is shorter than the forecast's one-device copies and update alone "
+            f"({rest:.4g} s), so it cannot be a step of this model at this batch on "
+            f"{setup.hardware.name}. Received: step_time={step_time!r}")
+    return Setup(setup.hardware, setup.strategy, setup.cpu_merge, setup.cpu_relocation,
+                 (step_time - rest) / compute)
+
+
+def _compute_source(step_time: float | None, setup: Setup) -> str:
+    if step_time is None:
+        return "modelled from the traced step's FLOPs and bytes"
+    return (f"anchored to the measured one-device step of {step_time:.4g} s (modelled "
+            f"compute scaled by {setup.compute_scale:.2f})")
+
+
+def _check_arguments(batch_size: Any, devices: Any, machine: Hardware, strategy: Any,
+                     scaling: Any, step_time: Any) -> list[int]:
+    """The device counts to forecast, one included, in order; or a clear error."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a whole number >= 1. Received: batch_size={batch_size!r}")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be 'split' or 'mirrored'. Received: strategy={strategy!r}")
+    if scaling not in SCALINGS:
+        raise ValueError(f"scaling must be 'weak' or 'strong'. Received: scaling={scaling!r}")
+    if step_time is not None and (isinstance(step_time, bool) or not isinstance(
+            step_time, (int, float)) or not step_time > 0):
+        raise ValueError(f"step_time must be seconds > 0 or None. Received: step_time={step_time!r}")
+    try:
+        counts = sorted({1, *(int(n) for n in devices)})
+    except (TypeError, ValueError):
+        raise ValueError(f"devices must be GPU counts such as (1, 2, 4, 8). "
+                         f"Received: devices={devices!r}") from None
+    if counts[0] < 1 or counts[-1] > machine.gpus:
+        raise ValueError(f"devices must be between 1 and the {machine.gpus} GPUs of "
+                         f"{machine.name}. Received: devices={devices!r}")
+    if scaling == "strong" and batch_size < counts[-1]:
+        raise ValueError("With scaling='strong' the batch is split over the devices, so it "
+                         f"needs at least {counts[-1]} rows. Received: batch_size={batch_size!r}")
+    return counts

@@ -1,0 +1,58 @@
+"""What one traced training step holds, per replica: the forecast's input (plain data).
+
+A profile is read from a step traced over two devices (see
+:mod:`nbreplica.forecasting.trace`): replica 1's work and transfers stand for every
+replica's, since replicas differ only in their device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from nbreplica.forecasting.flops import Work
+
+
+@dataclass(frozen=True)
+class StepProfile:
+    """One training step at ``per_replica_batch`` rows per replica.
+
+    Attributes:
+        per_replica_batch: Rows each replica trains on.
+        replica: One replica's forward and backward pass.
+        merge: The work left on the merge device: the loss on the merged outputs,
+            splitting their gradients (the optimizer update and the gradient sum aside).
+        update: The optimizer's update of the weights, once per step.
+        inbound: Bytes a replica receives per step, by transfer kind
+            (:data:`~nbreplica.forecasting.traffic.KINDS`).
+        outbound: Bytes a replica sends per step, by transfer kind.
+        label_bytes: The targets of one replica's rows (sent to where the loss is).
+        gradient_bytes: The weight gradients of one step (every trainable weight).
+        parameter_bytes: Every weight of the model.
+        trace_seconds: How long tracing took.
+    """
+
+    per_replica_batch: int
+    replica: Work
+    merge: Work
+    update: Work
+    inbound: Mapping[str, int] = field(default_factory=dict)
+    outbound: Mapping[str, int] = field(default_factory=dict)
+    label_bytes: int = 0
+    gradient_bytes: int = 0
+    parameter_bytes: int = 0
+    trace_seconds: float = 0.0
+
+    def at_batch(self, rows: int) -> "StepProfile":
+        """This profile at another per-replica batch, assuming the replica's compute,
+        the batch and the activations grow in proportion to the rows while weights,
+        gradients and the update do not (an estimate, for recommendations)."""
+        scale = rows / self.per_replica_batch
+        replica = Work({k: v * scale for k, v in self.replica.flops.items()},
+                       self.replica.memory_bytes * scale, self.replica.kernels)
+        grown = ("batch", "activations")
+        return replace(
+            self, per_replica_batch=rows, replica=replica,
+            inbound={k: int(v * scale) if k in grown else v for k, v in self.inbound.items()},
+            outbound={k: int(v * scale) if k in grown else v for k, v in self.outbound.items()},
+            label_bytes=int(self.label_bytes * scale))
