@@ -1,6 +1,11 @@
 """Progress of a sweep: a tqdm bar naming the point measured now, how long the rest
 should take and, in an adaptive sweep, the widest speedup interval so far
 (``tqdm.auto``: a widget in a notebook kernel, a text bar elsewhere).
+
+A notebook keeps, beside each widget, the plain text it was displayed with, and that
+text is all a viewer without widgets (GitHub, nbviewer, a terminal) shows. So the
+notebook bar is displayed with a display id and displayed again when the sweep ends:
+its saved text is the sweep's final state, not the "0/9" it started with.
 """
 
 from __future__ import annotations
@@ -9,7 +14,9 @@ import math
 from dataclasses import dataclass
 from typing import Protocol, TextIO, runtime_checkable
 
+from IPython.display import DisplayHandle, display
 from tqdm.auto import tqdm
+from tqdm.notebook import tqdm_notebook
 
 # The bar's own time-left estimate assumes every point takes as long as the average
 # one; the schedule's TimeLeft, shown in the postfix, knows that points differ by kind.
@@ -86,10 +93,14 @@ class BarProgress:
     def __init__(self, file: TextIO | None = None) -> None:
         self.file = file
         self.bar: tqdm | None = None
+        self.shown: DisplayHandle | None = None  # the notebook bar's display
 
     def start(self, total: int, title: str) -> None:
+        widget = issubclass(tqdm, tqdm_notebook)
         self.bar = tqdm(total=total, desc=title, unit="point", file=self.file,
-                        bar_format=_BAR_FORMAT)
+                        bar_format=_BAR_FORMAT, **({"display": False} if widget else {}))
+        if widget:
+            self.shown = display(self.bar.container, display_id=True)
 
     def update(self, status: Status) -> None:
         self.bar.total = status.total
@@ -101,6 +112,10 @@ class BarProgress:
             self.bar.n = self.bar.total
         self.bar.set_postfix_str(message, refresh=False)
         self.bar.close()  # draws the bar a last time; in a notebook, red if cut short
+        if self.shown is not None:  # its saved text: the final state, in full
+            bundle = self.bar.container._repr_mimebundle_()
+            bundle["text/plain"] = self.bar.container.__repr__(pretty=True)
+            self.shown.update(bundle, raw=True)
 
 
 class NoProgress:

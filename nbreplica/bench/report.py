@@ -38,11 +38,20 @@ class ReportedSweep(Protocol):
 
 
 def heading(result: ReportedSweep) -> str:
-    """e.g. ``"Sweep 'mlp-strong-b256', stored in /home/me/.nbreplica/results.sqlite"``,
+    """e.g. ``"Sweep 'mlp-strong-b256', stored in ~/.nbreplica/results.sqlite"``,
     saying how many points were measured if the sweep was stopped early."""
     stopped = (f" (stopped after {len(result.runs)} of {result.planned_points} points)"
                if result.interrupted else "")
-    return f"Sweep {result.name!r}{stopped}, stored in {result.results_path}"
+    return f"Sweep {result.name!r}{stopped}, stored in {shown_path(result.results_path)}"
+
+
+def shown_path(path: Path) -> str:
+    """``path`` as a report shows it: under the home folder as ``~/...``, so that a
+    saved notebook or a shared report does not spell out whose home it was."""
+    try:
+        return f"~/{path.relative_to(Path.home())}"
+    except ValueError:  # not under the home folder
+        return str(path)
 
 
 def summary_text(result: ReportedSweep) -> str:
@@ -146,7 +155,7 @@ def _environment(result: ReportedSweep) -> dict[str, str]:
     first = runs.iloc[0] if len(runs) else None
     environment = {
         "sweep id": result.sweep_id,
-        "results file": str(result.results_path),
+        "results file": shown_path(result.results_path),
         "points measured": f"{len(runs)} of {result.planned_points}",
     }
     if first is not None:

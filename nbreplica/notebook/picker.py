@@ -13,7 +13,13 @@ import traitlets
 from nbreplica.gpus import chosen
 from nbreplica._checks import is_number
 from nbreplica.devices import DeviceStats, free_gpus, nvml_status, snapshot
-from nbreplica.devices.console import NOT_AVAILABLE, memory_text, power_text, temperature_text
+from nbreplica.devices.console import (
+    NOT_AVAILABLE,
+    memory_text,
+    power_text,
+    render,
+    temperature_text,
+)
 from nbreplica.devices.periodic import Periodic
 from nbreplica.devices.records import GIB
 
@@ -193,6 +199,21 @@ class GpuPicker(widgets.VBox):
                            devices=[self._devices[i] for i in self._rows if i in self._devices])
         self.selected = chosen
         return chosen
+
+    def as_text(self) -> str:
+        """The picker as plain text, as of the latest refresh: the GPUs as
+        ``nbreplica devices`` lists them, what this kernel holds, what is ticked."""
+        devices = list(self._devices.values())
+        title = f"GPUs · {nvml_status()}" if devices else f"No GPUs found: {nvml_status()}"
+        parts = (render(devices, title), self._kernel.value, self._summary.value)
+        return "\n".join(part for part in parts if part)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        # A saved notebook keeps this text beside the widget, and a viewer without
+        # widgets shows only the text: ipywidgets' own is "GpuPicker(children=(...".
+        bundle = super()._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = self.as_text()
+        return bundle
 
     def close(self) -> None:
         """Stop refreshing and following the selection, and close every widget of the
