@@ -11,6 +11,7 @@ device, merge.
 from __future__ import annotations
 
 import contextlib
+import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -104,17 +105,25 @@ class ReplicatedModel(keras.Model):
         """Compile the template with its own ``compile``, whatever arguments it takes
         (Keras's, or a GAN's ``compile(d_optimizer, g_optimizer, loss_fn)``); this
         model shares the resulting compile state. ``jit_compile=True`` is turned off
-        with a warning: XLA would run the whole step as one cluster on one device,
-        ignoring every replica's placement.
+        with a warning that says why (see :attr:`jit_compile`).
         """
         if kwargs.get("jit_compile") is True:
-            warnings.warn(
-                "A replicated model does not run under XLA: XLA runs the whole step as one "
-                "cluster on one device and ignores every replica's device placement, so "
-                "jit_compile is turned off. Received: jit_compile=True", stacklevel=2)
+            _warn_without_xla()
             kwargs["jit_compile"] = False
         self.template.compile(*args, **kwargs)
         self._after_compile()
+
+    @property
+    def jit_compile(self) -> bool:
+        """Always ``False``: XLA would compile the whole step into one cluster on one
+        device, ignoring every replica's placement. Setting it to ``True`` warns, saying
+        so, and leaves it off; the template keeps its own setting for training alone."""
+        return False
+
+    @jit_compile.setter
+    def jit_compile(self, value: bool | str) -> None:
+        if value is True:
+            _warn_without_xla()
 
     def compile_from_config(self, config: dict[str, Any]) -> None:
         """Restore the compile settings saved with this model: the template is
@@ -283,6 +292,23 @@ def _warn_about_synchronized_batch_normalization(template: keras.Model) -> None:
             f"{template.name!r}",
             stacklevel=3,
         )
+
+
+def _warn_without_xla() -> None:
+    """Say why a replicated model turns ``jit_compile=True`` off, where Keras would
+    only say that the model does not support it; the warning names the caller's line
+    (the first outside nbreplica, Keras and TensorFlow)."""
+    frame, stacklevel = sys._getframe(0), 1
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in (
+            "nbreplica", "keras", "tensorflow"):
+        frame, stacklevel = frame.f_back, stacklevel + 1
+    warnings.warn(
+        "A replicated model does not run under XLA: XLA compiles the whole training "
+        "step into one cluster on one device, which would ignore every replica's device "
+        "placement, so jit_compile stays off and each replica's part runs as ordinary "
+        "TensorFlow ops. Nothing else is needed: leave jit_compile unset (or False) to "
+        "train replicated without this warning, or train the template alone to use XLA "
+        "on one device. Received: jit_compile=True", UserWarning, stacklevel=stacklevel)
 
 
 def _unique_name(base: str) -> str:

@@ -82,6 +82,22 @@ def test_jit_compile_is_kept_off():
     assert parallel.jit_compile is False
 
 
+def test_turning_jit_compile_on_says_why_it_stays_off():
+    parallel = nbreplica.replicate(make_mlp(), gpus=2)
+    for turn_on in (lambda: parallel.compile(optimizer="sgd", loss="mse", jit_compile=True),
+                    lambda: setattr(parallel, "jit_compile", True)):
+        with pytest.warns(UserWarning) as caught:
+            turn_on()
+        (warning,) = caught
+        message = str(warning.message)
+        assert message.startswith("A replicated model does not run under XLA: XLA compiles "
+                                  "the whole training step into one cluster on one device")
+        assert "leave jit_compile unset (or False)" in message
+        assert message.endswith("Received: jit_compile=True")
+        assert warning.filename == __file__  # the caller's line, not Keras's
+        assert parallel.jit_compile is False
+
+
 def test_gpus_none_uses_the_selected_devices_else_all():
     template = make_mlp()
     assert nbreplica.replicate(template).devices == [f"/device:CPU:{i}" for i in range(1, 9)]
