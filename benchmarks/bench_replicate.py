@@ -37,11 +37,14 @@ import subprocess
 import sys
 import time
 
-import keras
-import numpy as np
-import tensorflow as tf
+from _quiet import start_tensorflow
 
-import nbreplica
+tf = start_tensorflow()
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import nbreplica  # noqa: E402
 from nbreplica.bench.stats import Interval, median_interval
 
 DEVICE_COUNTS = (1, 2, 4, 8)

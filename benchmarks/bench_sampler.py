@@ -15,11 +15,12 @@ minutes).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from _quiet import start_tensorflow
+
+start_tensorflow(emulate=None)  # plain training on the CPU
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -16,15 +16,14 @@ prints per variant:
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
-os.environ.setdefault("NBREPLICA_EMULATE_GPUS", "8")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from _quiet import start_tensorflow
+
+tf = start_tensorflow()
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 import nbreplica  # noqa: E402
 
