@@ -69,20 +69,33 @@ def forecast(model: Any, batch_size: int, devices: Sequence[int] = (1, 2, 4, 8),
     machine = resolve_hardware(hardware)
     counts = _check_arguments(batch_size, devices, machine, strategy, scaling, step_time)
     trace.check_model(model)
-    rows = {n: batch_size if scaling == "weak" else math.ceil(batch_size / n) for n in counts}
-    profiles: dict[int, StepProfile] = {}
-    for per_replica in sorted(set(rows.values())):
-        profiles[per_replica] = trace.trace_split(model, per_replica, cpu_merge)
+    rows = per_replica_rows(batch_size, counts, scaling)
+    profiles = {per_replica: trace.trace_split(model, per_replica, cpu_merge)
+                for per_replica in sorted(set(rows.values()))}
     setup = Setup(machine, strategy, bool(cpu_merge), bool(cpu_relocation))
+    return forecast_from_profiles(model.name, profiles, rows, setup, scaling, step_time)
+
+
+def per_replica_rows(batch_size: int, counts: Sequence[int], scaling: str) -> dict[int, int]:
+    """Per device count, the rows each replica trains on."""
+    return {n: batch_size if scaling == "weak" else math.ceil(batch_size / n) for n in counts}
+
+
+def forecast_from_profiles(model_name: str, profiles: dict[int, StepProfile],
+                           rows: dict[int, int], setup: Setup, scaling: str,
+                           step_time: float | None = None) -> Forecast:
+    """The forecast of already traced ``profiles`` (by per-replica rows) for the
+    device counts of ``rows`` (see :func:`per_replica_rows`), the first being one."""
+    counts = sorted(rows)
     if step_time is not None:
-        setup = _anchored(setup, profiles[rows[1]], float(step_time))
+        setup = _anchored(setup, profiles[rows[counts[0]]], float(step_time))
     steps = [forecast_step(profiles[rows[n]], setup, n) for n in counts]
     settings = ({"cpu_merge": setup.cpu_merge, "cpu_relocation": setup.cpu_relocation}
-                if strategy == "split" else {})
+                if setup.strategy == "split" else {})
     last = counts[-1]
     return Forecast(
-        model_name=model.name, hardware=machine, strategy=strategy, scaling=scaling,
-        settings=settings, frame=forecast_frame(steps),
+        model_name=model_name, hardware=setup.hardware, strategy=setup.strategy,
+        scaling=scaling, settings=settings, frame=forecast_frame(steps),
         compute_source=_compute_source(step_time, setup),
         recommendations=recommend.recommendations(profiles[rows[last]], setup, last),
         assumptions=list(ASSUMPTIONS))

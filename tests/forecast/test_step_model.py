@@ -1,0 +1,104 @@
+"""The physical model on hand-made profiles: no TensorFlow, every number by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from nbreplica.forecasting.catalogue import CATALOGUE
+from nbreplica.forecasting.flops import Work
+from nbreplica.forecasting.hardware import Hardware
+from nbreplica.forecasting.links import LINK_EFFICIENCY, link_seconds, route
+from nbreplica.forecasting.profile import StepProfile
+from nbreplica.forecasting.step_model import COMPUTE_EFFICIENCY, Setup, forecast_step
+
+MB = 1e6
+
+
+def profile(weights: float = 0.0, flops: float = 1e12, batch: float = 0.0) -> StepProfile:
+    return StepProfile(
+        per_replica_batch=32, replica=Work({"float32": flops}, 0.0, 0),
+        merge=Work(), update=Work(),
+        inbound={"batch": int(batch), "weights": int(weights)},
+        outbound={"gradients": int(weights)}, gradient_bytes=int(weights),
+        parameter_bytes=int(weights))
+
+
+def speedup(step_profile: StepProfile, setup: Setup, devices: int) -> float:
+    one = forecast_step(step_profile, setup, 1).seconds
+    return devices * one / forecast_step(step_profile, setup, devices).seconds
+
+
+@pytest.mark.parametrize("strategy", ["split", "mirrored"])
+def test_pure_compute_scales_linearly(strategy):
+    setup = Setup(CATALOGUE["dgx-a100"], strategy)
+    assert speedup(profile(), setup, 8) == pytest.approx(8.0)
+
+
+def test_compute_runs_at_the_achievable_fraction_of_the_dtype_peak():
+    v100 = CATALOGUE["dgx1-v100"]
+    step = forecast_step(profile(flops=1e12), Setup(v100), 1)
+    assert step.parts["compute"] == pytest.approx(1e12 / (15.7e12 * COMPUTE_EFFICIENCY["matmul"]))
+    a100 = forecast_step(profile(flops=1e12), Setup(CATALOGUE["dgx-a100"]), 1)
+    assert a100.parts["compute"] == pytest.approx(1e12 / (156e12 * 0.6))  # TF32
+
+
+def test_host_weights_share_the_pcie_switch_uplinks():
+    v100 = CATALOGUE["dgx1-v100"]
+    step = forecast_step(profile(weights=100 * MB), Setup(v100, cpu_merge=True), 8)
+    # Two GPUs per switch: each uplink carries two replicas' weights.
+    uplink = 2 * 100 * MB / (v100.pcie_bandwidth * LINK_EFFICIENCY["uplink"])
+    assert step.parts["weights"] == pytest.approx(uplink)
+    assert "uplink" in step.links["weights"]
+
+
+def test_weights_on_the_first_gpu_travel_over_nvlink_to_its_mesh_neighbours():
+    v100 = CATALOGUE["dgx1-v100"]
+    assert route(v100, "gpu0", "gpu1") == ["nvlink gpu0-gpu1"]
+    assert route(v100, "gpu0", "gpu4") == ["nvlink gpu0-gpu4"]
+    assert "pcie gpu0 up" in route(v100, "gpu0", "gpu5")  # no NVLink between them
+
+
+def test_weights_on_the_first_gpu_scale_better_through_nvswitches():
+    a100 = CATALOGUE["dgx-a100"]
+    assert route(a100, "gpu0", "gpu5") == ["nvlink gpu0 out", "nvlink gpu5 in"]
+    heavy = profile(weights=400 * MB, flops=1e11)
+    on_host = speedup(heavy, Setup(a100, cpu_merge=True), 8)
+    on_gpu = speedup(heavy, Setup(a100, cpu_merge=False), 8)
+    assert on_gpu > on_host
+
+
+def test_mirrored_ring_all_reduce_moves_two_n_minus_one_over_n_of_the_gradients():
+    a100 = CATALOGUE["dgx-a100"]
+    step = forecast_step(profile(weights=100 * MB), Setup(a100, "mirrored"), 8)
+    expected = 2 * 7 / 8 * 100 * MB / (a100.nvlink_bandwidth * LINK_EFFICIENCY["nvlink"])
+    assert step.parts["allreduce"] == pytest.approx(expected)
+
+
+def test_without_peer_to_peer_the_ring_goes_through_host_memory():
+    rtx = CATALOGUE["4xRTX4090-pcie4"]
+    # Written to host memory, then read from it.
+    assert route(rtx, "gpu0", "gpu1") == ["pcie gpu0 up", "host-memory", "pcie gpu1 down",
+                                          "host-memory"]
+    busy = link_seconds(rtx, [("gpu0", "gpu1", 10 * MB), ("gpu1", "gpu0", 10 * MB)])
+    assert busy["host-memory"] == pytest.approx(
+        2 * 2 * 10 * MB / (rtx.host_memory_bandwidth * LINK_EFFICIENCY["host-memory"]))
+
+
+def test_a_parameter_heavy_model_is_bound_by_moving_and_summing_its_weights():
+    k80 = CATALOGUE["8xK80-pcie3"]
+    step = forecast_step(profile(weights=500 * MB, flops=1e10), Setup(k80), 8)
+    assert step.bottleneck.startswith(("weights", "gradient"))
+    assert speedup(profile(weights=500 * MB, flops=1e10), Setup(k80), 8) < 2
+
+
+def test_the_catalogue_cites_a_source_for_the_peaks_and_bandwidths():
+    assert set(CATALOGUE) == {"8xK80-pcie3", "dgx1-p100", "dgx1-v100", "dgx-a100",
+                              "dgx-h100", "8xL4-pcie4", "4xRTX4090-pcie4"}
+    for machine in CATALOGUE.values():
+        assert machine.sources["peak_flops"] and machine.sources["memory_bandwidth"]
+
+
+def test_a_hardware_with_a_bad_topology_says_what_is_allowed():
+    with pytest.raises(ValueError, match=r"topology must be one of pcie, mesh, nvswitch\. "
+                                         r"Received: topology='ring'"):
+        Hardware("x", "x", 2, {"float32": 1e12}, 1e11, 4, 16, 1, 1e11, topology="ring")
