@@ -13,8 +13,11 @@ from matplotlib.figure import Figure
 
 from nbreplica.bench.plots import EMULATED_NOTE, figure_png, has_device_counters
 from nbreplica.bench.tables import as_html, as_text, html_table
+from nbreplica.bench.terminal import wrapped
 
 _NOTE_STYLE = "color: #a02020"
+SIMULATED_NOTE = ("Simulated GPUs: memory and utilization come from the simulated NVML "
+                  "driver of nbreplica.testing (NBREPLICA_FAKE_NVML), not from hardware.")
 
 
 class ReportedSweep(Protocol):
@@ -55,11 +58,21 @@ def shown_path(path: Path) -> str:
 
 
 def summary_text(result: ReportedSweep) -> str:
-    """The heading, the emulated-devices note (if so), the summary table and the
-    recommendations, as plain text (a terminal's display of a sweep)."""
-    note = [EMULATED_NOTE] if _emulated(result) else []
-    return "\n".join([heading(result), *note,
+    """The heading, the note on emulated devices (if so), the summary table and the
+    recommendations, as plain text that fits a terminal (a terminal's display of a
+    sweep)."""
+    return "\n".join([heading(result), *device_notes(result),
                       as_text(result.frame, result.scaling, result.confidence)])
+
+
+def device_notes(result: ReportedSweep, simulated: bool = False) -> list[str]:
+    """What the figures of ``result`` came from when not from GPUs, wrapped for a
+    terminal: emulated devices, and (``simulated``) memory and utilization read from
+    the simulated NVML driver."""
+    notes = [EMULATED_NOTE] if _emulated(result) else []
+    if simulated and has_device_counters(result.samples):
+        notes.append(SIMULATED_NOTE)
+    return [wrapped(note) for note in notes]
 
 
 def summary_html(result: ReportedSweep) -> str:
@@ -133,7 +146,8 @@ def render_html(result: ReportedSweep, images: dict[str, bytes]) -> str:
         parts += ["<h2>Scaling</h2>", _image(images["scaling"], "Scaling figure")]
     parts += [
         "<h2>Summary</h2>",
-        "<p>Medians across repeats with their order-statistic intervals. Strategy "
+        "<p>Geometric means across repeats with their Student-t intervals (of the "
+        "mean log; each speedup is paired with its round's baseline). Strategy "
         "<code>single</code> is the plain model on one device, the baseline of every "
         "speedup. A figure marked unreliable is shown without an interval; its row says "
         "why and how many timed steps per repeat would do. An adaptive sweep shows each "

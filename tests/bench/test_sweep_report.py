@@ -15,8 +15,9 @@ from IPython.lib.pretty import pretty
 import nbreplica
 from nbreplica.bench.plots import EMULATED_NOTE, MISSED_TARGET_LABEL, UNRELIABLE_LABEL
 from nbreplica.bench.result import SweepResult
-from nbreplica.bench.stats import summarize
+from nbreplica.bench.stats import geometric_interval, summarize
 from nbreplica.bench.tables import recommendations, summary_cells
+from nbreplica.bench.terminal import wrapped
 
 from sweep_helpers import QUICK, STEADY, stored_runs, tiny_data, tiny_model
 
@@ -50,15 +51,22 @@ def test_scaling_figure(side_by_side):
     assert PNGFormatter()(figure).startswith(PNG)
 
 
+def unwrapped(text: str) -> list[str]:
+    """The lines of terminal text, each note joined back into one line."""
+    return text.replace("\n  ", " ").splitlines()
+
+
 def test_text_table(side_by_side):
     table = side_by_side.table()
     header, *rows = table.splitlines()
     assert header.split()[:4] == ["strategy", "devices", "samples/s", "speedup"]
     assert header.split()[-1] == "reliability"
     assert rows[0].split()[:2] == ["single", "1"]
-    assert "1.00 (unreliable)" in rows[0] and "unreliable: 3 timed steps/repeat" in rows[0]
+    assert "1.00 (unreliable)" in rows[0] and rows[0].endswith("  unreliable")
+    lines = unwrapped(table)
+    assert any(line.startswith("Unreliable single×1: 3 timed steps/repeat") for line in lines)
     assert "[" not in table
-    assert rows[-2].startswith("split: amdahl scaling law not fitted and no device count "
+    assert lines[-2].startswith("split: scaling law not fitted and no device count "
                                "recommended: 3 of 3 points unreliable: time ≥ ")
 
 
@@ -71,17 +79,19 @@ def test_a_tiny_sweep_says_its_figures_are_unreliable(tmp_path):
     reasons = [f"2 timed steps/repeat, time ≥ {needed}; 2 repeats, run ≥ 3"
                for needed in frame["steps_needed"]]
     table = tiny.table()
-    rows = table.splitlines()[1:3]
-    for row, reason, rate, speedup in zip(rows, reasons, frame["samples_per_s"],
-                                          frame["speedup"]):
+    lines = unwrapped(table)
+    rows, notes = lines[1:3], lines[3:5]
+    for row, note, point, reason, rate, speedup in zip(
+            rows, notes, ("single×1", "split×2"), reasons, frame["samples_per_s"],
+            frame["speedup"]):
         assert f"{rate:,.0f} (unreliable)" in row and f"{speedup:.2f} (unreliable)" in row
-        assert f"unreliable: {reason}" in row
-    assert rows[1].endswith("; baseline unreliable")  # split's speedup divides by it
+        assert row.endswith("  unreliable") and note.startswith(f"Unreliable {point}: {reason}")
+    assert notes[1].endswith("; baseline unreliable")  # split's speedup divides by it
     assert "[" not in table  # no interval is printed as if it were one
-    fit = ("split: amdahl scaling law not fitted and no device count recommended: 2 of 2 "
+    fit = ("split: scaling law not fitted and no device count recommended: 2 of 2 "
            f"points unreliable: time ≥ {frame['steps_needed'].max()} steps/repeat (now 2), "
            "run ≥ 3 repeats (now 2)")
-    assert table.splitlines()[3].startswith(fit) and len(table.splitlines()) == 4
+    assert lines[-1].startswith(fit)  # after the note on any column left out
     for shown in (tiny._repr_html_(), tiny.save(tmp_path / "tiny")["report"].read_text()):
         for reason in reasons:
             assert f"<td>unreliable: {html.escape(reason)}" in shown
@@ -106,17 +116,23 @@ def test_a_steady_sweep_shows_its_intervals_and_fit(tmp_path):
         results_path=tmp_path / "r.sqlite", planned_points=9)
     table = steady.table()
     assert "unreliable" not in table
-    rows = table.splitlines()
-    assert rows[3].split()[:6] == ["split", "4", "3,000", "[2,950–3,100]", "3.00",
-                                   "[2.98–3.07]"]  # 2950/990, 3100/1010
-    assert all(row.endswith("stable") for row in rows[1:4])
-    assert rows[4] == ("[low–high]: interval of the median across repeats; it holds the "
-                       "true median with probability 75% (3 repeats); 95% takes 6 repeats")
-    assert rows[5].startswith("split: amdahl serial fraction 0.")
-    assert rows[5].endswith("recommended devices 4 (efficiency >= 70%)")
-    assert "<td>3,000 [2,950–3,100]</td>" in steady._repr_html_()
+    rows = unwrapped(table)
+    split4 = steady.frame.iloc[2]
+    assert rows[3].split()[:5] == [
+        "split", "4", f"{split4.samples_per_s:,.0f}", f"{split4.speedup:.2f}",
+        f"[{split4.speedup_low:.2f}–{split4.speedup_high:.2f}]"]
+    assert all(re.search(r"  ±(<1|\d)%$", row) for row in rows[1:4])
+    assert rows[4] == ("[low–high]: the interval across repeats that holds the true figure "
+                       "with probability 95%; ±: half its width, relative to the speedup (to "
+                       "samples/s for the baseline)")
+    fit = next(row for row in rows if row.startswith("split: "))
+    assert fit.startswith("split: amdahl serial fraction 0.")
+    assert fit.endswith("recommended devices 4 (efficiency >= 70%)")
+    assert (f"<td>{split4.samples_per_s:,.0f} [{split4.samples_per_s_low:,.0f}–"
+            f"{split4.samples_per_s_high:,.0f}]</td>") in steady._repr_html_()
     figure = steady.plot()
-    assert "holding it with probability ≥ 75%" in figure_text(figure)
+    assert ("error bars: intervals across repeats, holding the true figure with "
+            "probability ≥ 95%") in figure_text(figure)
     assert not any(text.get_text().startswith("Unreliable") for text in figure.texts)
     speedup = figure.axes[0]
     labels = speedup.get_legend_handles_labels()[1]
@@ -139,11 +155,17 @@ def test_points_wider_than_the_target_are_marked_with_the_width_reached(tmp_path
     assert frame.loc[2, "target_met"] and not frame.loc[4, "target_met"]
     assert pd.isna(frame.loc[1, "target_met"])
     wide = frame.loc[4, "interval_width"]
-    assert wide == pytest.approx((3400 / 1010 - 2700 / 990) / frame.loc[4, "speedup"])
-    header, single, split2, split4, *notes = adaptive.table().splitlines()
-    assert header.split()[4:6] == ["interval", "width"]
-    assert re.search(r"\] +1% +90%", split2)  # within the target: the width alone
-    assert f"{wide:.0%} > 10% target" in split4
+    # An adaptive sweep's interval: at the sequential level (97.5% for 95%).
+    interval = geometric_interval(
+        [rate / base for rate, base in zip(throughputs[("split", 4)],
+                                           throughputs[("single", 1)])], sequential=True)
+    assert wide == pytest.approx((interval.high - interval.low) / interval.median)
+    assert interval.median == pytest.approx(frame.loc[4, "speedup"])
+    widths = summary_cells(adaptive.frame)["interval width"]
+    assert list(widths) == ["", "1%", f"{wide:.0%} > 10% target"]  # met: the width alone
+    header, single, split2, split4, *notes = unwrapped(adaptive.table())
+    assert "interval width" not in header  # the reliability words and the note say it
+    assert split4.endswith(": repeats disagree")
     note = ("Speedup intervals wider than the target when the time budget ended: "
             f"split×4 {wide:.0%} (target 10%)")
     assert note in notes
@@ -186,8 +208,8 @@ def test_notebook_display_shows_the_summary_and_the_recommendations(side_by_side
 
 def test_text_display_in_ipython(side_by_side):
     assert pretty(side_by_side) == "\n".join([
-        f"Sweep 'side-by-side', stored in {side_by_side.results_path}", EMULATED_NOTE,
-        side_by_side.table()])
+        f"Sweep 'side-by-side', stored in {side_by_side.results_path}",
+        wrapped(EMULATED_NOTE), side_by_side.table()])
     assert repr(side_by_side) == (
         f"<SweepResult 'side-by-side' id={side_by_side.sweep_id} points=15>")
 
