@@ -47,7 +47,8 @@ class ReplicateMagics(Magics):
         self._picker: GpuPicker | None = None
         self._running = False
 
-    @magic_arguments()
+    # IPython's usage line puts one "%" before the name: a cell magic takes two.
+    @magic_arguments("%replicate")
     @argument("--gpus", type=flags.whole_numbers("--gpus", 0), metavar="IDS",
               help="the GPU indices to use, comma-separated, e.g. 0,1,2,3 (default: "
                    "the GPU picker's selection, else every device)")

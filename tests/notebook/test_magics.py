@@ -317,6 +317,14 @@ def test_usage_errors_name_the_flag_and_what_it_accepts(shell, line, body, messa
                 shell.run_cell_magic("replicate", line, body)
 
 
+def test_help_shows_the_cell_magics_own_usage(shell):
+    with capture_output() as captured:
+        shell.run_cell("%%replicate?")
+    shown = captured.stdout
+    assert "%%replicate [--gpus IDS] [-n N]" in shown
+    assert "%replicate [" not in shown.replace("%%replicate [", "")
+
+
 def test_sweep_records_every_point_and_keeps_the_last_runs_namespace(shell, magics, tmp_path):
     body = ("runs = globals().get('runs', 0) + 1\nmodel = build()\n"
             "model.fit(x, y, epochs=2, batch_size=20, verbose=0)\n"
@@ -329,8 +337,8 @@ def test_sweep_records_every_point_and_keeps_the_last_runs_namespace(shell, magi
     assert "trained on 2 devices" in captured.stdout
     assert "Sweep 'tiny-sweep', stored in" in shown(captured)
     # 9 timed steps and 2 repeats per point: figures marked, no law fitted.
-    assert re.search(r"unreliable: 9 timed steps/repeat, time ≥ \d\d+; 2 repeats, run ≥ 3",
-                     shown(captured))
+    assert re.search(r"Unreliable split×2: 9 timed steps/repeat, time ≥ \d\d+; 2 repeats, "
+                     r"run ≥ 3", shown(captured).replace("\n  ", " "))
     assert "scaling law not fitted and no device count recommended" in shown(captured)
     stored = ResultsStore(tmp_path / "results.sqlite").runs("tiny-sweep")
     assert list(zip(stored["strategy"], stored["devices"], stored["repeat"])) == [
@@ -348,7 +356,7 @@ def test_sweep_records_every_point_and_keeps_the_last_runs_namespace(shell, magi
     summary, figure = report.outputs
     assert summary.data["text/html"] == magics.last_sweep._repr_html_()
     assert "<table" in summary.data["text/html"]
-    assert "split: amdahl scaling law not fitted" in summary.data["text/html"]
+    assert "split: scaling law not fitted" in summary.data["text/html"]
     assert figure.data["image/png"].startswith(b"\x89PNG")
     assert captured.outputs[-1].data["image/png"].startswith(b"\x89PNG")  # after the sweep
     with capture_output() as latest:
