@@ -23,6 +23,7 @@ from nbreplica import _flags, _tensorflow
 from nbreplica._errors import NbreplicaError
 from nbreplica.bench import defaults
 from nbreplica.cluster import worker
+from nbreplica.strategy.names import MULTIWORKER
 
 if TYPE_CHECKING:
     from nbreplica.bench.result import SweepResult
@@ -75,7 +76,12 @@ def _add_sweep_command(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--batch-size", type=_flags.positive("--batch-size"), default=256,
                      help="global batch (strong scaling) or per-device batch (weak); "
                      "default: 256")
-    run.add_argument("--scaling", choices=("strong", "weak"), default="strong")
+    run.add_argument("--scaling", choices=("strong", "weak"), default="strong",
+                     help="strong: every device count trains the same global batch "
+                     "(--batch-size), split across the devices, and the speedup is the "
+                     "time saved; weak: every device trains --batch-size, so the global "
+                     "batch grows with the devices, and the speedup is the work added "
+                     "(default: strong)")
     run.add_argument("--strategy", type=_flags.comma_list, default=("split",),
                      help="comma-separated: split, mirrored, multiworker (worker "
                      "processes of this machine) (default: split)")
@@ -94,7 +100,10 @@ def _add_sweep_command(commands: argparse._SubParsersAction) -> None:
                      metavar="SECONDS", help="time an adaptive sweep may take "
                      f"(default: {defaults.BUDGET_S:g})")
     run.add_argument("--warmup-steps", type=_flags.positive("--warmup-steps"),
-                     default=defaults.WARMUP_STEPS, help=f"default: {defaults.WARMUP_STEPS}")
+                     default=defaults.WARMUP_STEPS, metavar="N",
+                     help="untimed training steps before each point's timed ones: the "
+                     "first traces the step function, the others let the input pipeline "
+                     f"and memory settle (default: {defaults.WARMUP_STEPS})")
     run.add_argument("--samples", type=_flags.positive("--samples"), default=4096,
                      help="synthetic examples (default: 4096)")
     run.add_argument("--name", help="sweep name in the results store")
@@ -143,6 +152,8 @@ def _run_devices(args: argparse.Namespace) -> int:
         while True:
             devices = snapshot()
             if not devices:
+                if args.json:  # a script reading stdout still gets JSON: no GPU
+                    print("[]", flush=True)
                 print(f"nbreplica devices: no GPU to show: {nvml_status()}", file=sys.stderr)
                 return EXIT_ERROR
             if args.json:
@@ -166,6 +177,10 @@ def _run_devices(args: argparse.Namespace) -> int:
 
 
 def _run_sweep(args: argparse.Namespace) -> int:
+    missing = _missing_gpus(args)
+    if missing is not None:
+        print(f"nbreplica sweep: error: {missing}", file=sys.stderr)
+        return EXIT_ERROR
     _tensorflow.load(quiet=not args.verbose)
     # Imported only now: each of them imports TensorFlow, which must start quietly.
     from nbreplica.gpus.available import emulate_gpus
@@ -209,8 +224,25 @@ def _run_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _missing_gpus(args: argparse.Namespace) -> str | None:
+    """Why the sweep cannot run on this machine, found before TensorFlow takes seconds
+    to start: its strategies need this process's devices, and NVML shows no GPU, none
+    is emulated and ``--emulate`` was not given; ``None`` when it can run."""
+    from nbreplica.devices import nvml_status, snapshot  # no TensorFlow
+
+    if args.emulate is not None or set(args.strategy) <= {MULTIWORKER} or snapshot():
+        return None
+    return (f"this machine has no GPU to sweep over ({nvml_status()}) and none is "
+            f"emulated: add --emulate N to emulate N GPUs with logical CPU devices, e.g. "
+            f"--emulate {max(args.devices)}. Received: no --emulate")
+
+
 def _report(result: SweepResult, out: str) -> None:
-    print(result.table())
+    from nbreplica.bench.report import device_notes
+    from nbreplica.devices import snapshot
+
+    simulated = any(device.simulated for device in snapshot())
+    print("\n".join([*device_notes(result, simulated), result.table()]))
     if result.runs.empty:
         return
     paths = result.save(out)

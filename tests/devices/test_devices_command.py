@@ -81,11 +81,19 @@ def test_watch_json_prints_one_list_per_line(capsys):
 def test_without_a_driver_one_clear_line(capsys):
     with fake_nvml(init_error="driver_not_loaded"):
         assert cli.main(["devices"]) == cli.EXIT_ERROR
-        assert cli.main(["devices", "--json"]) == cli.EXIT_ERROR
     out, err = capsys.readouterr()
     assert out == ""
     assert err.splitlines() == ["nbreplica devices: no GPU to show: NVIDIA driver not loaded "
-                                "(simulated NVML driver from nbreplica.testing)"] * 2
+                                "(simulated NVML driver from nbreplica.testing)"]
+
+
+@pytest.mark.parametrize("watch", [[], ["--watch", "0.01", "--count", "2"]])
+def test_json_without_a_driver_is_an_empty_list_and_a_failure(capsys, watch):
+    with fake_nvml(init_error="driver_not_loaded"):
+        assert cli.main(["devices", "--json", *watch]) == cli.EXIT_ERROR
+    out, err = capsys.readouterr()
+    assert json.loads(out) == []
+    assert err.startswith("nbreplica devices: no GPU to show: NVIDIA driver not loaded")
 
 
 def test_bad_options_are_named(capsys):
