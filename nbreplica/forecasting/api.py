@@ -10,7 +10,7 @@ from nbreplica.forecasting import recommend, trace
 from nbreplica.forecasting.catalogue import resolve_hardware
 from nbreplica.forecasting.hardware import Hardware
 from nbreplica.forecasting.profile import StepProfile
-from nbreplica.forecasting.report import Forecast, forecast_frame
+from nbreplica.forecasting.report import Forecast, forecast_frame, links_frame
 from nbreplica.forecasting.step_model import Setup, forecast_step
 
 STRATEGIES = ("split", "mirrored")
@@ -96,6 +96,7 @@ def forecast_from_profiles(model_name: str, profiles: dict[int, StepProfile],
     return Forecast(
         model_name=model_name, hardware=setup.hardware, strategy=setup.strategy,
         scaling=scaling, settings=settings, frame=forecast_frame(steps),
+        links=links_frame(steps),
         compute_source=_compute_source(step_time, setup),
         recommendations=recommend.recommendations(profiles[rows[last]], setup, last),
         assumptions=list(ASSUMPTIONS))

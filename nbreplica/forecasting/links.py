@@ -89,12 +89,3 @@ def link_seconds(hardware: Hardware, copies: Iterable[Copy]) -> dict[str, float]
         for link in route(hardware, source, destination):
             busy[link] = busy.get(link, 0.0) + size / bandwidth(hardware, link)
     return busy
-
-
-def phase_seconds(hardware: Hardware, copies: Iterable[Copy]) -> tuple[float, str]:
-    """How long copies running together take, and the link that bounds them."""
-    busy = link_seconds(hardware, copies)
-    if not busy:
-        return 0.0, ""
-    link = max(busy, key=busy.__getitem__)
-    return busy[link], link

@@ -12,6 +12,10 @@
   the merge device), ``gradient_sum_s``, ``allreduce_s``, ``update_s`` (the optimizer);
 - ``bottleneck``: what contributes most to the step, with its link or device.
 
+``Forecast.links`` lists, per device count, every link the step's copies use (a GPU's
+PCIe link, a PCIe switch's uplink, host memory, NVLink) and the seconds they keep it
+busy per step.
+
 :func:`plot_forecast` draws a forecast's speedup onto any matplotlib ``Axes`` as a
 dashed line labelled "forecast on <hardware>", for reports that show measurements.
 """
@@ -29,6 +33,16 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+
+def links_frame(steps: Sequence[StepForecast]) -> "pd.DataFrame":
+    """Per device count and link (named with its direction), the seconds the step's
+    copies keep it busy: columns ``devices``, ``link``, ``busy_s``."""
+    import pandas as pd
+
+    return pd.DataFrame([(step.devices, link, seconds) for step in steps
+                         for link, seconds in sorted(step.busy.items(), key=lambda i: -i[1])],
+                        columns=["devices", "link", "busy_s"])
 
 
 def forecast_frame(steps: Sequence[StepForecast]) -> "pd.DataFrame":
@@ -54,7 +68,8 @@ def forecast_frame(steps: Sequence[StepForecast]) -> "pd.DataFrame":
 class Forecast:
     """How a model's training step is forecast to scale on a machine's GPUs, made by
     :func:`nbreplica.forecast`: ``frame`` (see :mod:`nbreplica.forecasting.report` for
-    its columns), :meth:`plot`, and :meth:`explain` (also ``str(forecast)``)."""
+    its columns), ``links`` (per device count, each link's busy seconds), :meth:`plot`,
+    and :meth:`explain` (also ``str(forecast)``)."""
 
     model_name: str
     hardware: Hardware
@@ -62,6 +77,7 @@ class Forecast:
     scaling: str
     settings: dict[str, Any]
     frame: "pd.DataFrame"
+    links: "pd.DataFrame"
     compute_source: str
     recommendations: list[str] = field(default_factory=list)
     assumptions: list[str] = field(default_factory=list)
@@ -82,6 +98,7 @@ class Forecast:
                          f"  {row.speedup:>6.2f}x  {row.efficiency:>9.0%}  {row.bottleneck}")
         lines += ["", f"  Where the time goes at {int(self.frame['devices'].iloc[-1])} GPUs "
                   f"(forecast): {self._parts_of(self.frame.iloc[-1])}"]
+        lines += self._busiest_links()
         if self.recommendations:
             lines += ["", "  Recommendations (forecast):"]
             lines += [f"  - {text}" for text in self.recommendations]
@@ -123,6 +140,13 @@ class Forecast:
         return (f"Forecast: {self.model_name} on {self.hardware.name}, "
                 f"strategy={self.strategy!r}{f' ({options})' if options else ''}, "
                 f"{self.scaling} scaling")
+
+    def _busiest_links(self) -> list[str]:
+        last = self.links[self.links["devices"] == self.frame["devices"].iloc[-1]].head(3)
+        if last.empty:
+            return []
+        return ["  Busiest links there (forecast): " + ", ".join(
+            f"{row.link} {row.busy_s * 1e3:.1f} ms" for row in last.itertuples())]
 
     @staticmethod
     def _parts_of(row: Any) -> str:

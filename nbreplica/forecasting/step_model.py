@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 
 from nbreplica.forecasting.flops import Work
 from nbreplica.forecasting.hardware import Hardware
-from nbreplica.forecasting.links import Copy, LINK_EFFICIENCY, phase_seconds
+from nbreplica.forecasting.links import Copy, LINK_EFFICIENCY, link_seconds
 from nbreplica.forecasting.placement import HOST, gpu
 from nbreplica.forecasting.profile import StepProfile
 
@@ -74,6 +74,7 @@ class StepForecast:
     parts: dict[str, float]
     bottleneck: str
     links: dict[str, str] = field(default_factory=dict)  # part -> its busiest link
+    busy: dict[str, float] = field(default_factory=dict)  # link -> seconds busy per step
 
 
 def work_seconds(work: Work, hardware: Hardware, on_host: bool = False) -> float:
@@ -118,33 +119,49 @@ def forecast_step(profile: StepProfile, setup: Setup, devices: int) -> StepForec
     """The step of ``profile`` on ``devices`` GPUs of ``setup.hardware``."""
     compute = work_seconds(profile.replica, setup.hardware) * setup.compute_scale
     if devices == 1:
-        parts, links = _one_device(profile, setup, compute)
+        parts, links, busy = _one_device(profile, setup, compute)
     elif setup.strategy == "mirrored":
-        parts, links = _mirrored(profile, setup, devices, compute)
+        parts, links, busy = _mirrored(profile, setup, devices, compute)
     else:
-        parts, links = _split(profile, setup, devices, compute)
+        parts, links, busy = _split(profile, setup, devices, compute)
     seconds, bottleneck = _combine(parts, setup.strategy if devices > 1 else "one")
     split = devices > 1 and setup.strategy == "split"
     where = {"merge": setup.merge_device if split else "each GPU",
              "gradient_sum": setup.weights_device,
              "update": setup.weights_device if split else "each GPU"}
     label = _label(bottleneck, links, where)
-    return StepForecast(devices, profile.per_replica_batch, seconds, parts, label, links)
+    return StepForecast(devices, profile.per_replica_batch, seconds, parts, label, links, busy)
+
+
+Timed = tuple[dict[str, tuple[float, str]], dict[str, float]]
+
+
+def _phases(hardware: Hardware, phases: dict[str, list[Copy]]) -> Timed:
+    """Per phase, its seconds and busiest link; and per link, its seconds over all."""
+    timed, busy = {}, {}
+    for name, copies in phases.items():
+        links = link_seconds(hardware, copies)
+        link = max(links, key=links.__getitem__) if links else ""
+        timed[name] = (links.get(link, 0.0), link)
+        for key, value in links.items():
+            busy[key] = busy.get(key, 0.0) + value
+    return timed, busy
 
 
 def _one_device(profile: StepProfile, setup: Setup, compute: float
-                ) -> tuple[dict[str, float], dict[str, str]]:
-    batch, link = phase_seconds(setup.hardware, [
-        (HOST, gpu(0), profile.inbound.get("batch", 0) + profile.label_bytes)])
+                ) -> tuple[dict[str, float], dict[str, str], dict[str, float]]:
+    timed, busy = _phases(setup.hardware, {"batch": [
+        (HOST, gpu(0), profile.inbound.get("batch", 0) + profile.label_bytes)]})
+    batch, link = timed["batch"]
     parts = dict.fromkeys(PARTS, 0.0)
     parts.update(batch=batch, compute=compute,
                  merge=work_seconds(profile.merge, setup.hardware) * setup.compute_scale,
                  update=work_seconds(profile.update, setup.hardware))
-    return parts, {"batch": link}
+    return parts, {"batch": link}, busy
 
 
 def _split(profile: StepProfile, setup: Setup, n: int, compute: float
-           ) -> tuple[dict[str, float], dict[str, str]]:
+           ) -> tuple[dict[str, float], dict[str, str], dict[str, float]]:
     hardware, weights, merge = setup.hardware, setup.weights_device, setup.merge_device
     gpus = [gpu(k) for k in range(n)]
     inbound, outbound = profile.inbound, profile.outbound
@@ -158,7 +175,7 @@ def _split(profile: StepProfile, setup: Setup, n: int, compute: float
         "seeds": [(merge, g, inbound.get("activations", 0)) for g in gpus],
         "gradients": [(g, weights, outbound.get("gradients", 0)) for g in gpus],
     }
-    timed = {name: phase_seconds(hardware, copies) for name, copies in phases.items()}
+    timed, busy = _phases(hardware, phases)
     on_host = weights == HOST
     summed = Work({}, float((n + 1) * profile.gradient_bytes), 0)
     parts = dict.fromkeys(PARTS, 0.0)
@@ -170,7 +187,7 @@ def _split(profile: StepProfile, setup: Setup, n: int, compute: float
         update=work_seconds(profile.update, hardware, on_host))
     links = {name: timed[name][1] for name in ("batch", "weights", "gradients")}
     links["activations"] = timed["outputs"][1] or timed["seeds"][1]
-    return parts, links
+    return parts, links, busy
 
 
 def _merge_seconds(profile: StepProfile, setup: Setup) -> float:
@@ -180,23 +197,25 @@ def _merge_seconds(profile: StepProfile, setup: Setup) -> float:
 
 
 def _mirrored(profile: StepProfile, setup: Setup, n: int, compute: float
-              ) -> tuple[dict[str, float], dict[str, str]]:
+              ) -> tuple[dict[str, float], dict[str, str], dict[str, float]]:
     hardware = setup.hardware
     rows = profile.inbound.get("batch", 0) + profile.label_bytes
-    batch, batch_link = phase_seconds(hardware, [(HOST, gpu(k), rows) for k in range(n)])
     hop = 2 * (n - 1) / n * profile.gradient_bytes
+    ring = _ring(hardware, n)
+    phases = {"batch": [(HOST, gpu(k), rows) for k in range(n)],
+              "allreduce": [] if hardware.has_nvlink else
+              [(gpu(a), gpu(b), hop) for a, b in zip(ring, ring[1:] + ring[:1])]}
+    timed, busy = _phases(hardware, phases)
+    (batch, batch_link), (reduce, reduce_link) = timed["batch"], timed["allreduce"]
     if hardware.has_nvlink:
-        reduce = hop / (hardware.nvlink_bandwidth * LINK_EFFICIENCY["nvlink"])
         reduce_link = "nvlink (NCCL rings over every link)"
-    else:
-        ring = _ring(hardware, n)
-        reduce, reduce_link = phase_seconds(
-            hardware, [(gpu(a), gpu(b), hop) for a, b in zip(ring, ring[1:] + ring[:1])])
+        reduce = busy[reduce_link] = hop / (hardware.nvlink_bandwidth
+                                            * LINK_EFFICIENCY["nvlink"])
     parts = dict.fromkeys(PARTS, 0.0)
     parts.update(batch=batch, compute=compute, allreduce=reduce,
                  merge=work_seconds(profile.merge, hardware) * setup.compute_scale,
                  update=work_seconds(profile.update, hardware))
-    return parts, {"batch": batch_link, "allreduce": reduce_link}
+    return parts, {"batch": batch_link, "allreduce": reduce_link}, busy
 
 
 def _ring(hardware: Hardware, n: int) -> list[int]:

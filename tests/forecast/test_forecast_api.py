@@ -34,6 +34,15 @@ def test_the_frame_has_a_row_per_device_count_and_the_documented_columns(weak):
     assert (frame["efficiency"] == frame["speedup"] / frame["devices"]).all()
 
 
+def test_the_links_frame_says_how_long_each_link_is_busy(weak):
+    links = weak.links
+    assert list(links) == ["devices", "link", "busy_s"]
+    eight = links[links["devices"] == 8]
+    # Weights on the host: every replica's weights come down its switch's uplink.
+    assert {"uplink switch0 down", "uplink switch3 down", "host-memory"} <= set(eight["link"])
+    assert (eight["busy_s"] > 0).all()
+
+
 def test_the_explanation_is_labelled_a_forecast_and_recommends(weak):
     text = str(weak)
     assert text.startswith("Forecast: mlp on dgx1-v100")
