@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import pandas as pd
 import pytest
 import tensorflow as tf
 
@@ -15,8 +16,12 @@ import nbreplica
 from nbreplica import cli
 from nbreplica.cli import main
 from nbreplica.gpus import emulation
-from nbreplica.testing import fake_nvml
+from nbreplica.bench.report import SIMULATED_NOTE
+from nbreplica.bench.result import SweepResult
+from nbreplica.bench.terminal import wrapped
+from nbreplica.testing import FakeGpu, fake_nvml
 from start_up_lines import start_up_lines_in
+from sweep_helpers import STEADY, stored_runs
 
 
 def command(tmp_path, *extra: str) -> list[str]:
@@ -141,6 +146,18 @@ def test_without_gpus_the_command_says_emulate_before_starting_tensorflow(
         "loaded (simulated NVML driver from nbreplica.testing)) and none is emulated: add "
         "--emulate N to emulate N GPUs with logical CPU devices, e.g. --emulate 4. "
         "Received: no --emulate\n")
+
+
+def test_memory_read_from_the_simulated_driver_is_said_above_the_table(tmp_path, capsys):
+    samples = pd.DataFrame({"sweep_id": ["s1"], "strategy": ["split"], "devices": [2],
+                            "repeat": [1], "time": [0.0], "device": [0],
+                            "metric": ["memory_used"], "value": [1.0]})
+    result = SweepResult(stored_runs(STEADY, steps=50, step_cv=0.05), samples, name="s",
+                         sweep_id="s1", results_path=tmp_path / "r.sqlite", planned_points=9)
+    with fake_nvml(FakeGpu()):
+        cli._report(result, str(tmp_path / "out"))
+    shown = capsys.readouterr().out
+    assert shown.startswith(wrapped(SIMULATED_NOTE) + "\n" + result.table())
 
 
 def test_emulating_another_count_after_start_up_is_an_error(tmp_path, capsys):
