@@ -120,6 +120,7 @@ def test_devices_picker_magics_stored_results_and_the_launcher_load_no_tensorflo
         "shell.run_line_magic('load_ext', 'nbreplica')\n"
         "shell.run_line_magic('nbreplica_devices', '')\n"
         "nbreplica.SweepResult, nbreplica.plot_comparison\n"
+        "nbreplica.hardware_catalogue(), nbreplica.Hardware\n"
         "try:\n"
         f"    nbreplica.load_results(results_path={str(tmp_path / 'none.sqlite')!r})\n"
         "except FileNotFoundError:\n"
