@@ -10,7 +10,11 @@ Whatever computes the loss and applies the gradients around it — Keras's stock
 
 A gradient of that gradient (a gradient penalty: the backward pass runs while another
 tape records) is taken by running the replicas' forward passes again inside the
-backward pass, where the recording tape sees them.
+backward pass, where the recording tape sees them. The reruns replay the first passes:
+each starts from the non-trainable state (moving averages, random seeds) its first pass
+started from, and what they would update is dropped, so a ``BatchNormalization``
+updates its moving averages once per replica and a random layer draws the same numbers
+its first pass drew.
 """
 
 from __future__ import annotations
@@ -125,6 +129,9 @@ class _Call:
     scattered: _Scattered
     replicas: list[_Replica] = field(default_factory=list)
     merged_loss: tf.Tensor | None = None
+    state_before: list[tuple[keras.Variable, tf.Tensor]] = field(default_factory=list)
+    """The model's non-trainable variables and their values before the first replica
+    ran: where a rerun of the replicas starts from."""
 
 
 def replicated_call(model: keras.Model, call: Callable[..., Any], inputs: Any,
@@ -136,7 +143,8 @@ def replicated_call(model: keras.Model, call: Callable[..., Any], inputs: Any,
     :func:`_call_loss`).
     """
     state = _Call(model, call, inputs, kwargs, placement,
-                  _scatter(inputs, kwargs.get("mask"), len(placement.accelerators)))
+                  _scatter(inputs, kwargs.get("mask"), len(placement.accelerators)),
+                  state_before=[(v, tf.identity(v.value)) for v in model.non_trainable_variables])
 
     @tf.custom_gradient
     def forward(*arguments: tf.Tensor) -> Any:
@@ -330,9 +338,17 @@ def _backward(state: _Call, arguments: Sequence[tf.Tensor],
 def _rerun_replicas(state: _Call, arguments: Sequence[tf.Tensor]) -> list[_Replica]:
     """The replicas' forward passes run again from the operation's own arguments, so
     that a tape recording the backward pass sees how it depends on the weights and
-    inputs."""
-    replicas = [_run_replica(state, i, [arguments[p] for p in state.scattered.positions(i)])
-                for i in range(len(state.replicas))]
+    inputs: in turn, each from the non-trainable state the one before left (the first
+    from the state before the first passes), its own updates kept from the variables."""
+    variables = [variable for variable, _ in state.state_before]
+    values = [value for _, value in state.state_before]
+    replicas = []
+    for i in range(len(state.replicas)):
+        with keras.StatelessScope(state_mapping=list(zip(variables, values)),
+                                  collect_losses=True) as replay:
+            replicas.append(
+                _run_replica(state, i, [arguments[p] for p in state.scattered.positions(i)]))
+        values = [replay.get_current_value(variable) for variable in variables]
     _restore_call_loss(state)
     return replicas
 

@@ -405,6 +405,49 @@ def test_a_gan_with_its_own_compile_and_sub_model_steps_trains_like_one_device(d
     _assert_same_training(*_fit_gans(devices, penalty))
 
 
+class NoiseAndCount(keras.layers.Layer):
+    """``x * u``, ``u`` drawn uniformly at every call; counts its calls in a
+    non-trainable variable (the way ``BatchNormalization`` updates its averages)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seed_generator = keras.random.SeedGenerator(5)
+        self.calls = self.add_weight(shape=(), initializer="zeros", trainable=False)
+
+    def call(self, x):
+        self.calls.assign_add(1.0)
+        return x * keras.random.uniform(keras.ops.shape(x), seed=self.seed_generator)
+
+
+@pytest.mark.parametrize("traced", [False, True], ids=["eager", "traced"])
+def test_a_gradient_penalty_replays_the_replicas_it_runs_again(traced):
+    """The gradient of ``sum(x * u)`` is ``u``: the backward pass a recording tape
+    needs runs the replicas again, which must draw the ``u`` their first pass drew
+    and leave the state their first pass left (one update per replica)."""
+    x_in = keras.Input((3,))
+    layer = NoiseAndCount()
+    parallel = nbreplica.replicate(keras.Model(x_in, layer(x_in)), gpus=2)
+    x = tf.constant(np.random.default_rng(1).uniform(1.0, 2.0, (4, 3)), tf.float32)
+
+    def penalized_gradient(x):
+        with tf.GradientTape() as outer:
+            outer.watch(x)
+            with tf.GradientTape() as inner:
+                inner.watch(x)
+                y = parallel(x, training=True)
+                total = tf.reduce_sum(y)
+            gradient = inner.gradient(total, x)
+            penalty = tf.reduce_sum(gradient ** 2)
+        # u does not depend on x: the penalty's gradient is zero, once computed.
+        return y, gradient, outer.gradient(penalty, x, unconnected_gradients="zero")
+
+    y, gradient, penalty_gradient = (tf.function(penalized_gradient) if traced
+                                     else penalized_gradient)(x)
+    np.testing.assert_allclose(gradient.numpy(), (y / x).numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(penalty_gradient.numpy(), np.zeros((4, 3)))
+    assert float(layer.calls.numpy()) == 2.0  # once per replica, not once more per rerun
+
+
 def test_replicating_a_compiled_template_keeps_its_compile_state():
     histories, templates = _fit_gans(4, 0.0, compile_replicated=False)
     _assert_same_training(histories, templates)
