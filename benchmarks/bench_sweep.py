@@ -5,9 +5,14 @@
 
 Runs, one after the other in this process, a fixed sweep (``--fixed REPEATSxSTEPS``;
 ``--fixed none`` skips it) and an adaptive one (``--target-ci``, ``--budget``, steps
-calibrated), and prints one row per sweep: the time taken against the budget, the
-points measured, and the full width of each speedup interval relative to its median
-at 2, 4 and 8 devices, with whether it met the target.
+calibrated), and prints two rows per sweep, one per interval estimator over the same
+measured runs: before (the order-statistic interval of the median speedup, which
+needs 6 repeats for 95%) and after (the Student-t interval of the mean log of the
+paired speedups, at the sequential level for an adaptive sweep). Each row gives the
+time taken against the budget, the points measured, and at 2, 4 and 8 devices the
+full width of the speedup interval relative to its figure, whether it met the
+target, the repeats, and the first round from which it stayed within the target.
+``--runs runs.csv`` recomputes both rows from a saved report's runs instead.
 
 Runs on 8 emulated GPUs unless NBREPLICA_EMULATE_GPUS says otherwise (real GPUs: set
 it to nothing). Stores into a temporary results file, so the user's store is untouched.
@@ -17,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -25,16 +30,20 @@ from typing import Any
 
 import pandas as pd
 
-os.environ.setdefault("NBREPLICA_EMULATE_GPUS", "8")  # before TensorFlow starts
+from _quiet import start_tensorflow
+
+start_tensorflow()  # quietly, before the sweep modules import TensorFlow
 
 import nbreplica  # noqa: E402
-from nbreplica import _tensorflow  # noqa: E402
-
-_tensorflow.load()  # quietly, before the sweep modules import TensorFlow
-
 from nbreplica.bench.models import BUILTIN_MODELS  # noqa: E402
 from nbreplica.bench.progress import describe_width  # noqa: E402
-from nbreplica.bench.result import SweepResult  # noqa: E402
+from nbreplica.bench.stats import (  # noqa: E402
+    Interval,
+    geometric_interval,
+    median_interval,
+    relative_width,
+)
+from nbreplica.strategy.names import BASELINE  # noqa: E402
 
 DEVICES = (1, 2, 4, 8)
 
@@ -46,6 +55,14 @@ def fixed_setting(text: str) -> tuple[int, int] | None:
     return repeats, steps
 
 
+#: The interval estimators compared: before and after the paired log-ratio t interval.
+ESTIMATORS = {
+    "order statistics (before)": lambda values, sequential: median_interval(values),
+    "t on log ratios (after)": lambda values, sequential: geometric_interval(
+        values, sequential=sequential),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target-ci", type=float, default=0.10)
@@ -54,9 +71,24 @@ def main() -> None:
                         help="REPEATSxSTEPS of the fixed sweep, or none")
     parser.add_argument("--strategy", default="split")
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--runs", type=Path, help="a saved report's runs.csv to "
+                        "compare the estimators on, instead of sweeping")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
+    if args.runs:
+        runs = pd.read_csv(args.runs)
+        rows = compared(args.runs.name, runs, math.nan, args.budget, args.target_ci)
+    else:
+        rows = [row for label, runs, seconds, budget in sweeps(args)
+                for row in compared(label, runs, seconds, budget, args.target_ci)]
+    print()
+    print(render(rows))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
 
+
+def sweeps(args: argparse.Namespace) -> list[tuple[str, pd.DataFrame, float, float | None]]:
+    """Run the fixed and the adaptive sweep: (label, runs, seconds, budget) of each."""
     mlp = BUILTIN_MODELS["mlp"]
     x, y = mlp.data(4096)
     settings: list[tuple[str, dict[str, Any]]] = []
@@ -66,7 +98,7 @@ def main() -> None:
                          dict(repeats=repeats, steps=steps, target_ci=None)))
     settings.append((f"adaptive {args.target_ci:.0%}, {args.budget:g} s",
                      dict(target_ci=args.target_ci, budget=args.budget)))
-    rows = []
+    done = []
     with tempfile.TemporaryDirectory() as scratch:
         for label, options in settings:
             started = time.perf_counter()
@@ -77,46 +109,61 @@ def main() -> None:
             )
             seconds = time.perf_counter() - started
             print(f"\n{label}\n{result.table()}")
-            rows.append(row(label, result, seconds, options.get("budget")))
-    print()
-    print(render(rows))
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+            done.append((label, result.runs, seconds, options.get("budget")))
+    return done
 
 
-def row(label: str, result: SweepResult, seconds: float,
-        budget: float | None) -> dict[str, Any]:
-    frame = result.frame[result.frame["devices"] > 1]
-    return {
-        "sweep": label,
-        "seconds": round(seconds, 1),
-        "budget_s": budget,
-        "points": len(result.runs),
-        "repeats": {f"{r.strategy}×{r.devices}": int(r.repeats)
-                    for r in frame.itertuples()},
-        "timed_steps": int(result.runs["steps"].iloc[0]),
-        "widths": {f"{r.strategy}×{r.devices}": describe_width(r.interval_width)
-                   for r in frame.itertuples()},
-        "target_met": {f"{r.strategy}×{r.devices}": (
-            None if pd.isna(r.target_met) else bool(r.target_met))
-            for r in frame.itertuples()},
-    }
+def compared(label: str, runs: pd.DataFrame, seconds: float, budget: float | None,
+             target: float) -> list[dict[str, Any]]:
+    """One row per estimator over the same ``runs``."""
+    sequential = bool(pd.to_numeric(runs["target_ci"], errors="coerce").notna().any())
+    points = runs[runs["strategy"] != BASELINE]
+    rows = []
+    for name, estimator in ESTIMATORS.items():
+        cells = {}
+        for (strategy, devices), group in points.groupby(["strategy", "devices"], sort=False):
+            speedups = group.sort_values("repeat")["speedup"].to_numpy()
+            width = _width(estimator(speedups, sequential))
+            cells[f"{strategy}×{devices}"] = {
+                "width": describe_width(width), "met": bool(width <= target),
+                "repeats": len(speedups),
+                "met_from": _met_from(speedups, estimator, sequential, target)}
+        rows.append({"sweep": f"{label} · {name}", "seconds": round(seconds, 1),
+                     "budget_s": budget, "points": len(runs),
+                     "timed_steps": int(runs["steps"].iloc[0]), "cells": cells})
+    return rows
+
+
+def _width(interval: Interval) -> float:
+    return relative_width(interval, 0.95)
+
+
+def _met_from(speedups: Any, estimator: Any, sequential: bool, target: float) -> int | None:
+    """The first round from which the interval over the rounds so far stays within
+    ``target``; ``None`` when it is not within it at the last."""
+    since = None
+    for rounds in range(2, len(speedups) + 1):
+        within = _width(estimator(speedups[:rounds], sequential)) <= target
+        since = (since or rounds) if within else None
+    return since
 
 
 def render(rows: list[dict[str, Any]]) -> str:
-    """The sweeps side by side as a Markdown table."""
-    points = list(rows[0]["widths"])
-    header = ["sweep", "time s (budget)", "points", "steps/point",
-              *(f"width {point} (repeats)" for point in points)]
+    """The sweeps and estimators side by side as a Markdown table."""
+    points = list(rows[0]["cells"])
+    header = ["sweep · estimator", "time s (budget)", "points", "steps/point",
+              *(f"width {point} (repeats, within target from round)" for point in points)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for item in rows:
         budget = f" ({item['budget_s']:g})" if item["budget_s"] else ""
-        cells = [item["sweep"], f"{item['seconds']:.0f}{budget}", str(item["points"]),
+        seconds = "–" if math.isnan(item["seconds"]) else f"{item['seconds']:.0f}"
+        cells = [item["sweep"], f"{seconds}{budget}", str(item["points"]),
                  str(item["timed_steps"])]
         for point in points:
-            width, met = item["widths"][point], item["target_met"][point]
-            mark = "" if met is None else (" ✓" if met else " ✗")
-            cells.append(f"{width}{mark} ({item['repeats'][point]})")
+            cell = item["cells"][point]
+            mark = " ✓" if cell["met"] else " ✗"
+            since = "never" if cell["met_from"] is None else str(cell["met_from"])
+            cells.append(f"{cell['width']}{mark} ({cell['repeats']}, {since})")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -18,7 +18,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from nbreplica.bench import defaults
-from nbreplica.bench.stats import predict_speedup, scaling_table, summarize
+from nbreplica.bench.laws import USL
+from nbreplica.bench.stats import scaling_curve, scaling_table, summarize
 from nbreplica.strategy.names import BASELINE
 from nbreplica.bench.tables import missed_target_note
 
@@ -56,8 +57,10 @@ def scaling_figure(
     """Speedup, efficiency and throughput against the device count, one line per
     (sweep, strategy), with the summary's intervals as error bars.
 
-    The speedup panel also shows the ideal linear speedup and each strategy's fitted
-    scaling law, extended to the ``predict_at`` device counts (hollow markers).
+    The speedup panel also shows the ideal linear speedup and the scaling law each
+    strategy's points support (see :func:`nbreplica.bench.stats.scaling_table`),
+    extended to the ``predict_at`` device counts (hollow markers); where no law fits,
+    none is drawn and a note under the panels says how far each missed.
     Unreliable points (``summary["reliable"]`` false) are hollow grey markers without
     error bars, and a note under the panels says why and how many steps would do;
     a strategy with such points has no fitted law. Points of an adaptive sweep whose
@@ -76,27 +79,17 @@ def scaling_figure(
     largest = max([int(summary["devices"].max()), *predict_at])
     grid = np.geomspace(1, largest, 64)
     speedup_axes.plot(grid, grid, color="black", linestyle=":", label="ideal (linear)")
+    misfits: list[str] = []
     for label, sweep_id, strategy, curve in _series(summary):
         color = next(color_cycle)
         _errorbars(speedup_axes, curve, "speedup", color, label)
         _errorbars(efficiency_axes, curve, "efficiency", color, label, scale=100)
         _errorbars(throughput_axes, curve, "samples_per_s", color, label)
         if (sweep_id, strategy) in fits.index:
-            fit = fits.loc[(sweep_id, strategy)]
-            if np.isfinite(fit["serial_fraction"]):
-                scaling = str(curve["scaling"].iloc[0])
-                speedup_axes.plot(
-                    grid, [predict_speedup(fit["serial_fraction"], n, scaling)
-                           for n in grid],
-                    color=color, linestyle="--", alpha=0.6,
-                    label=f"{label}: {fit['law']} fit, serial fraction "
-                          f"{fit['serial_fraction']:.2f}",
-                )
-                speedup_axes.plot(
-                    list(predict_at),
-                    [fit[f"predicted_speedup_{n}"] for n in predict_at],
-                    color=color, marker="o", markerfacecolor="none", linestyle="none",
-                )
+            misfit = _fit_line(speedup_axes, fits.loc[(sweep_id, strategy)], label,
+                               color, grid, predict_at)
+            if misfit:
+                misfits.append(misfit)
     efficiency_axes.axhline(threshold * 100, color="grey", linestyle=":",
                             label=f"threshold {threshold:.0%}")
     speedup_axes.set_yscale("log", base=2)
@@ -106,7 +99,7 @@ def scaling_figure(
     speedup_axes.legend(fontsize="small")
     efficiency_axes.legend(fontsize="small")
     figure.suptitle(f"{_describe(summary)}\n({_error_bars(summary)})")
-    notes = _unreliable_notes(summary)
+    notes = [*_unreliable_notes(summary), *misfits]
     missed = missed_target_note(summary)
     if missed:
         notes.append(missed)
@@ -118,12 +111,35 @@ def scaling_figure(
     return figure
 
 
+def _fit_line(axes: Axes, fit: pd.Series, label: str, color: str, grid: np.ndarray,
+              predict_at: tuple[int, ...]) -> str | None:
+    """Draw the scaling law chosen for one curve (a :func:`scaling_table` row),
+    dashed, with its predictions as hollow markers; a law the points do not support
+    is not drawn, and the note saying so is returned instead (``None`` otherwise,
+    and for curves with unreliable points, which their own notes cover)."""
+    if pd.isna(fit["law"]):
+        if pd.isna(fit["recommended_devices"]):
+            return None
+        return f"No scaling law drawn for {label}: {fit['unreliable_reason']}"
+    if fit["law"] == USL:
+        peak = ("no peak" if np.isinf(fit["peak_devices"])
+                else f"peak {int(fit['peak_devices'])} devices")
+        words = f"α {fit['alpha']:.2f}, β {fit['beta']:.3f}, {peak}"
+    else:
+        words = f"serial fraction {fit['serial_fraction']:.2f}"
+    axes.plot(grid, scaling_curve(fit, grid), color=color, linestyle="--", alpha=0.6,
+              label=f"{label}: {fit['law']} fit, {words}")
+    axes.plot(list(predict_at), [fit[f"predicted_speedup_{n}"] for n in predict_at],
+              color=color, marker="o", markerfacecolor="none", linestyle="none")
+    return None
+
+
 def _error_bars(summary: pd.DataFrame) -> str:
     """What the error bars show, with the lowest coverage among them."""
     shown = summary.loc[summary["reliable"].astype(bool), "interval_coverage"].dropna()
     if shown.empty:
         return "no error bars: no point is reliable"
-    return (f"error bars: intervals of the median across repeats, holding it with "
+    return (f"error bars: intervals across repeats, holding the true figure with "
             f"probability ≥ {shown.min():.0%}")
 
 

@@ -9,8 +9,9 @@ reasons said in words, when:
   ±\\ :data:`STEP_PRECISION` of it, given the spread of the step times observed
   (:func:`steps_needed`). Once the repeats give such an interval, it measures the
   repeats' spread itself, whatever its cause: short repeats then only widen it;
-- it has fewer than :data:`MIN_REPEATS` repeats (the range of two values holds their
-  median only half the time);
+- it has fewer than :data:`MIN_REPEATS` repeats (the spread of two values says
+  little about the next: their interval is as wide as the Student-t quantile of one
+  degree of freedom, 12.7, makes it);
 - its interval across repeats is wider than the figure itself (relative width above
   :data:`MAX_RELATIVE_WIDTH`): the repeats disagree by more than they measure;
 - for the speedup of more than one device: its sweep's one-device baseline is
@@ -115,8 +116,8 @@ def assess(*, timed_steps: int, step_time_cv: float, repeats: int,
         repeats: how many repeats the row has.
         relative_widths: ``(high - low) / median`` of the row's intervals (NaN where
             there is no interval).
-        interval_coverage: the probability that the row's intervals hold the median
-            (NaN where there is no interval).
+        interval_coverage: the probability that the row's intervals hold the true
+            figure (NaN where there is no interval).
         confidence: the level of the intervals.
     """
     needed = (MIN_TIMED_STEPS if interval_coverage >= confidence

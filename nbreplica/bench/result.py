@@ -31,16 +31,19 @@ class SweepResult:
     Attributes:
         runs: one row per measured point (strategy, device count, repeat), exactly
             as stored in the results file.
-        frame: one row per (strategy, device count): medians across repeats with
-            their intervals and coverage (see
-            :func:`nbreplica.bench.stats.median_interval`), speedup, efficiency,
+        frame: one row per (strategy, device count): geometric means across
+            repeats with their intervals and coverage (see
+            :func:`nbreplica.bench.stats.geometric_interval`), speedup, efficiency,
             whether the figures are reliable (``reliable``, ``unreliable_reason``,
             ``steps_needed``: see :mod:`nbreplica.bench.reliability`) and the
             environment. Strategy ``"single"`` is the plain model on one device, the
             baseline of every speedup.
-        scaling: per strategy, the fitted serial fraction (Amdahl for strong scaling,
-            Gustafson for weak), predicted speedups, and the recommended device count;
-            not fitted (NaN, and the reason said) when a point behind it is unreliable.
+        scaling: per strategy, the scaling law its speedups support (Amdahl for
+            strong scaling, Gustafson for weak, or the Universal Scalability Law for
+            speedups that bend or fall), its parameters, fit error and peak, the
+            speedups it predicts, and the recommended device count (see
+            :func:`nbreplica.bench.stats.scaling_table`); no law (NaN, and the reason
+            said) when none fits or a point behind it is unreliable.
         samples: device samples taken during the sweep (time in seconds since it
             started, device, metric, value); empty for devices without counters.
         name, sweep_id: how the sweep is found again with :meth:`load` or
@@ -48,7 +51,7 @@ class SweepResult:
         results_path: the results file every point was appended to.
         interrupted: the sweep was stopped before measuring every planned point.
 
-    In a notebook a result shows as its summary table (medians with intervals,
+    In a notebook a result shows as its summary table (figures with intervals,
     efficiency, step times, unreliable figures marked with the reason) and each
     strategy's recommended device count; its figures show with :meth:`plot` and
     :meth:`plot_utilization`.

@@ -112,9 +112,9 @@ def sweep(
             ``~/.nbreplica/results.sqlite``.
         efficiency_threshold: the recommended device count is the largest whose
             median efficiency is at least this.
-        confidence: the coverage the intervals aim at (order statistics across
-            repeats; with few repeats the coverage reached is lower, and reported),
-            also the level of the step-count estimate behind unreliable figures.
+        confidence: the coverage of the intervals (Student-t intervals of the
+            repeats' mean log, see :mod:`nbreplica.bench.stats`), also the level
+            of the step-count estimate behind unreliable figures.
         sample_interval: seconds between device samples (memory, utilization).
         replicate_options: keyword arguments for ``replicate`` (``cpu_merge``,
             ``cpu_relocation``).

@@ -1,18 +1,26 @@
-"""Statistics of a sweep: intervals across repeats, reliability, scaling-law fits,
-recommendations.
+"""Statistics of a sweep: intervals across repeats, reliability, scaling-law fits
+(:mod:`nbreplica.bench.laws`), recommendations.
 
 NumPy, pandas and SciPy; nothing here knows about TensorFlow or devices.
 
-Intervals. A sweep repeats each point a few times (3 by default), and timing noise is
-skewed and prone to outliers (a repeat that meets a busy machine). The interval of a
-median here is therefore the distribution-free order-statistic interval
-``[x(k), x(n - k + 1)]`` of the sorted repeats: whatever the noise's distribution, it
-holds the population median with probability ``1 - 2 P(Binomial(n, 1/2) < k)``, known
-exactly for every ``n`` (:func:`median_interval`). With 3 repeats the best it can do is
-the range, at 75%; 95% takes 6 repeats. The coverage actually reached is reported
-with every interval rather than claiming the level asked for. A Student-t interval
-would need normal (or log-normal) noise, which 3 values cannot check, and a bootstrap
-cannot resample 3 values into more than the range either.
+Intervals. A sweep repeats each point a few times (3 by default, more where an
+adaptive sweep needs them), and every repeat's speedup is the ratio of its throughput
+to that of the one-device baseline measured in the same round, minutes apart at most:
+the pair shares the machine's state, so slow drift divides out. Timing noise is
+relative (a busy moment slows a step by a fraction), so figures are taken on the log
+scale: a figure is the geometric mean of its repeats and its interval the Student-t
+interval of their mean log, ``exp(mean ± t(m - 1) · sd / sqrt(m))`` over ``m`` repeats
+(:func:`geometric_interval`). It reaches the confidence asked for from 2 repeats on,
+where the distribution-free order-statistic interval of a median
+(:func:`median_interval`) needs 6 repeats for 95% and stays wider at every number of
+repeats. An adaptive sweep, which stops repeating a point once its interval is
+narrow enough, takes its intervals at half the error rate (97.5% for 95%,
+:func:`sequential_level`): stopping when the repeats happen to agree would otherwise
+leave its 95% intervals holding the true speedup only about 90% of the time. The
+price of the t interval is the assumption that log timings are roughly normal;
+simulated sweeps (``tests/bench/test_sweep_coverage.py``) check that the intervals
+hold the true speedup at the stated rate, with heavy-tailed noise, a drifting machine
+and adaptive stopping.
 
 Reliability (which figures to read as figures, and how many steps would do) follows
 the rules of :mod:`nbreplica.bench.reliability`.
@@ -26,21 +34,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy import stats as distributions
 
 from nbreplica.bench import defaults
+from nbreplica.bench.laws import USL, choose_law, law_speedup
 from nbreplica.bench.reliability import DISAGREE_REASON, MIN_REPEATS, assess
 from nbreplica.strategy.names import BASELINE
 
-#: Scaling laws fitted to the measured speedups: strong scaling (fixed global batch)
-#: follows Amdahl, weak scaling (fixed per-device batch) follows Gustafson.
-SCALING_LAWS = {"strong": "amdahl", "weak": "gustafson"}
-
-
 @dataclass(frozen=True)
 class Interval:
-    """A median with the bounds of its interval and the probability that the interval
-    holds the population median (all NaN where not estimable)."""
+    """A figure (a median or a geometric mean) with the bounds of its interval and the
+    probability that the interval holds the true value (all NaN where not
+    estimable)."""
 
     median: float
     low: float
@@ -54,14 +60,8 @@ def coverage(n: int, k: int) -> float:
     return float(1.0 - 2.0 * distributions.binom.cdf(k - 1, n, 0.5))
 
 
-def repeats_for(confidence: float) -> int:
-    """The fewest repeats whose range holds the median with probability
-    ``confidence``: ``1 - 2 / 2**n >= confidence``."""
-    return max(2, math.ceil(math.log2(2.0 / (1.0 - confidence)) - 1e-12))
-
-
 def median_interval(values: Iterable[float], confidence: float = defaults.CONFIDENCE) -> Interval:
-    """The median of ``values`` and its order-statistic interval (module docstring).
+    """The median of ``values`` and its distribution-free order-statistic interval.
 
     The interval is the narrowest ``[x(k), x(n - k + 1)]`` whose coverage reaches
     ``confidence``; with too few values for that, the range ``[min, max]``, whose
@@ -81,37 +81,39 @@ def median_interval(values: Iterable[float], confidence: float = defaults.CONFID
     return Interval(median, float(array[k - 1]), float(array[n - k]), coverage(n, k))
 
 
-def fit_serial_fraction(
-    devices: Sequence[float], speedups: Sequence[float], scaling: str
-) -> float:
-    """Least-squares serial fraction ``f`` of the scaling law for ``scaling``.
+def geometric_interval(values: Iterable[float], confidence: float = defaults.CONFIDENCE,
+                       *, sequential: bool = False) -> Interval:
+    """The geometric mean of ``values`` and its Student-t interval on the log scale
+    (module docstring), holding the true value with probability ``confidence``.
 
-    Amdahl (strong scaling): ``S(n) = 1 / (f + (1 - f) / n)``, fitted as the line
-    ``1/S - 1/n = f (1 - 1/n)``; Gustafson (weak scaling): ``S(n) = n - f (n - 1)``.
-    Points with one device carry no information and are ignored. ``f`` is clipped to
-    [0, 1]: a speedup below 1 (overhead beyond any serial part, as with emulated
-    devices sharing one CPU) lies outside both laws and fits as ``f = 1``. NaN when
-    no point has two or more devices.
+    ``sequential``: the values come from an adaptive sweep, which stops repeating a
+    point once its interval is narrow enough. Stopping when the repeats happen to
+    agree makes the plain t interval too narrow (about 92% coverage for 95% asked
+    for, simulated), so the interval is then taken at the t quantile of
+    :func:`sequential_level`, which restores the coverage asked for
+    (``tests/bench/test_sweep_coverage.py``).
+
+    Values that are not finite and positive are ignored; with fewer than two left the
+    bounds and coverage are NaN. :attr:`Interval.coverage` is ``confidence``.
     """
-    law = _law(scaling)
-    n = np.asarray(devices, dtype=float)
-    s = np.asarray(speedups, dtype=float)
-    keep = (n > 1) & np.isfinite(s) & (s > 0)
-    n, s = n[keep], s[keep]
-    if n.size == 0:
-        return math.nan
-    if law == "amdahl":
-        slope_x, target = 1.0 - 1.0 / n, 1.0 / s - 1.0 / n
-    else:
-        slope_x, target = n - 1.0, n - s
-    return float(np.clip(np.dot(slope_x, target) / np.dot(slope_x, slope_x), 0.0, 1.0))
+    array = np.asarray(list(values), dtype=float)
+    logs = np.log(array[np.isfinite(array) & (array > 0)])
+    if logs.size == 0:
+        return Interval(math.nan, math.nan, math.nan)
+    center = float(logs.mean())
+    if logs.size < 2:
+        return Interval(math.exp(center), math.nan, math.nan)
+    level = sequential_level(confidence) if sequential else confidence
+    half = (distributions.t.ppf(0.5 + level / 2.0, logs.size - 1)
+            * logs.std(ddof=1) / math.sqrt(logs.size))
+    return Interval(math.exp(center), math.exp(center - half), math.exp(center + half),
+                    confidence)
 
 
-def predict_speedup(serial_fraction: float, devices: float, scaling: str) -> float:
-    """The speedup on ``devices`` devices that the fitted law predicts."""
-    if _law(scaling) == "amdahl":
-        return 1.0 / (serial_fraction + (1.0 - serial_fraction) / devices)
-    return devices - serial_fraction * (devices - 1.0)
+def sequential_level(confidence: float) -> float:
+    """The level an adaptive sweep's intervals are computed at so that they hold the
+    true value with probability ``confidence``: half the error rate (97.5% for 95%)."""
+    return 1.0 - (1.0 - confidence) / 2.0
 
 
 def recommend_devices(
@@ -124,15 +126,6 @@ def recommend_devices(
     """
     qualifying = [int(n) for n, e in zip(devices, efficiencies) if e >= threshold]
     return max(qualifying, default=1)
-
-
-def _law(scaling: str) -> str:
-    try:
-        return SCALING_LAWS[scaling]
-    except KeyError:
-        raise ValueError(
-            f"scaling must be one of {sorted(SCALING_LAWS)}. Received: scaling={scaling!r}"
-        ) from None
 
 
 SUMMARY_COLUMNS = [
@@ -162,17 +155,17 @@ _CONSTANT_COLUMNS = (
 def summarize(runs: pd.DataFrame, confidence: float = defaults.CONFIDENCE) -> pd.DataFrame:
     """One row per (sweep, strategy, device count) from per-repeat ``runs``.
 
-    Medians across repeats with their intervals (``*_low``/``*_high``, method in the
-    module docstring; ``interval_coverage`` is the probability they hold the median)
-    for samples/s and speedup; efficiency is ``speedup / devices`` with its interval
+    Geometric means across repeats with their intervals (``*_low``/``*_high``, method
+    in the module docstring; ``interval_coverage`` is their confidence level) for
+    samples/s and speedup; efficiency is ``speedup / devices`` with its interval
     scaled alike. ``reliable``, ``unreliable_reason`` and ``steps_needed`` (timed
     steps per repeat that would do) follow :mod:`nbreplica.bench.reliability`;
     ``timed_steps`` is the fewest of any repeat and ``step_time_cv`` the step times'
     coefficient of variation pooled over repeats. ``interval_width`` is the speedup
     interval's full width relative to its median (:func:`relative_width`); where an
     adaptive sweep set a ``target_ci``, ``target_met`` says whether the width is
-    within it at the ``confidence`` asked for (missing for the baseline, whose
-    speedup is 1 by definition, and for fixed sweeps). Step-time percentiles and
+    within it (missing for the baseline, whose speedup is 1 by definition, and for
+    fixed sweeps). Step-time percentiles and
     first-step time are medians of the per-repeat values; peak memory is the maximum
     and utilization the mean over repeats.
     """
@@ -180,8 +173,11 @@ def summarize(runs: pd.DataFrame, confidence: float = defaults.CONFIDENCE) -> pd
     for (sweep_id, strategy, devices), group in runs.groupby(
         ["sweep_id", "strategy", "devices"], sort=False
     ):
-        throughput = median_interval(group["samples_per_s"], confidence)
-        speedup = median_interval(group["speedup"], confidence)
+        target = _target(group)
+        sequential = not math.isnan(target)
+        throughput = geometric_interval(group["samples_per_s"], confidence,
+                                        sequential=sequential)
+        speedup = geometric_interval(group["speedup"], confidence, sequential=sequential)
         cv = _pooled_step_time_cv(group)
         fewest_steps = group["steps"].min()  # unknown (NaN) only in damaged files
         row = {"sweep_id": sweep_id, "strategy": strategy, "devices": int(devices)}
@@ -200,7 +196,7 @@ def summarize(runs: pd.DataFrame, confidence: float = defaults.CONFIDENCE) -> pd
             efficiency_high=speedup.high / devices,
             interval_coverage=throughput.coverage,
             interval_width=relative_width(speedup, confidence),
-            target_ci=_target(group),
+            target_ci=target,
             step_time_cv=cv,
             step_time_p50_s=group["step_time_p50_s"].median(),
             step_time_p90_s=group["step_time_p90_s"].median(),
@@ -280,12 +276,27 @@ def scaling_table(
     threshold: float = defaults.EFFICIENCY_THRESHOLD,
     predict_at: Sequence[int] = (16, 32),
 ) -> pd.DataFrame:
-    """Per (sweep, strategy): fitted law, serial fraction, predictions, recommendation.
+    """Per (sweep, strategy): the scaling law its speedups support, its parameters,
+    peak and predictions, and the recommended device count.
 
     The single-device baseline row (strategy ``"single"``) joins every strategy's
-    curve at one device. A curve with an unreliable point is not fitted: its serial
-    fraction and predictions are NaN, its recommendation missing, ``reliable`` is
-    ``False`` and ``unreliable_reason`` says which points and why.
+    curve at one device. Laws are fitted and chosen as :mod:`nbreplica.bench.laws`
+    says. Columns: ``law`` (the law chosen; missing when none fits),
+    ``serial_fraction`` (the fitted ``f`` of Amdahl's law for strong scaling,
+    Gustafson's for weak), ``alpha`` and ``beta`` (the USL's, once 2 device counts
+    beyond one determine them), ``fit_error`` (the chosen law's largest deviation
+    from a measured speedup, relative to it), ``peak_devices`` (where the chosen
+    law's speedup peaks; ``inf``: it keeps rising), ``peak_within_measured`` (the
+    peak lies within the measured device counts rather than beyond them), the
+    chosen law's ``predicted_speedup_<n>``, ``efficiency_threshold`` and
+    ``recommended_devices`` (from the measured efficiencies), ``reliable`` (a law
+    fits reliable points) and ``unreliable_reason``.
+
+    A curve with an unreliable point is not fitted: every figure of its row is
+    NaN, its recommendation missing, and ``unreliable_reason`` says which points
+    and why. A curve no law fits has no law, peak or predictions (nothing is
+    extrapolated from a law the points contradict); ``unreliable_reason`` says how
+    far each law missed.
     """
     rows = []
     baselines = summary[summary["strategy"] == BASELINE]
@@ -293,30 +304,70 @@ def scaling_table(
         if strategy == BASELINE:
             continue
         curve = pd.concat([baselines[baselines["sweep_id"] == sweep_id], group])
-        scaling = str(group["scaling"].iloc[0])
-        reason = _unfitted_reason(curve)
-        fraction = (fit_serial_fraction(curve["devices"], curve["speedup"], scaling)
-                    if not reason else math.nan)
-        row = {
-            "sweep_id": sweep_id,
-            "sweep_name": group["sweep_name"].iloc[0],
-            "strategy": strategy,
-            "law": _law(scaling),
-            "serial_fraction": fraction,
-        }
-        for n in predict_at:
-            row[f"predicted_speedup_{n}"] = predict_speedup(fraction, n, scaling)
+        row = {"sweep_id": sweep_id, "sweep_name": group["sweep_name"].iloc[0],
+               "strategy": strategy}
+        row.update(_fitted(curve, str(group["scaling"].iloc[0]), predict_at))
         row["efficiency_threshold"] = threshold
-        row["recommended_devices"] = None if reason else recommend_devices(
-            curve["devices"], curve["efficiency"], threshold
-        )
-        row.update(reliable=not reason, unreliable_reason=reason)
+        row["recommended_devices"] = None if row.pop("unfitted") else recommend_devices(
+            curve["devices"], curve["efficiency"], threshold)
         rows.append(row)
-    columns = ["sweep_id", "sweep_name", "strategy", "law", "serial_fraction",
+    columns = ["sweep_id", "sweep_name", "strategy", "law", "serial_fraction", "alpha",
+               "beta", "fit_error", "peak_devices", "peak_within_measured",
                *(f"predicted_speedup_{n}" for n in predict_at),
                "efficiency_threshold", "recommended_devices", "reliable",
                "unreliable_reason"]
-    return pd.DataFrame(rows, columns=columns).astype({"recommended_devices": "Int64"})
+    return pd.DataFrame(rows, columns=columns).astype(
+        {"recommended_devices": "Int64", "peak_within_measured": "boolean"})
+
+
+def _fitted(curve: pd.DataFrame, scaling: str, predict_at: Sequence[int]) -> dict:
+    """The law columns of :func:`scaling_table` for one curve, and ``unfitted``:
+    whether its points were too unreliable to fit."""
+    predictions = {f"predicted_speedup_{n}": math.nan for n in predict_at}
+    row = {"law": None, "serial_fraction": math.nan, "alpha": math.nan,
+           "beta": math.nan, "fit_error": math.nan, "peak_devices": math.nan,
+           "peak_within_measured": pd.NA, **predictions}
+    reason = _unfitted_reason(curve)
+    if reason:
+        return {**row, "reliable": False, "unreliable_reason": reason, "unfitted": True}
+    choice = choose_law(scaling, curve["devices"], curve["speedup"], allowed_deviations(curve))
+    if choice.simple is not None:
+        row["serial_fraction"] = choice.simple.params[0]
+    if choice.usl is not None and choice.usl.points >= 2:
+        row["alpha"], row["beta"] = choice.usl.params
+    chosen = choice.chosen
+    if chosen is not None:
+        peak = chosen.peak_devices
+        row.update(law=chosen.law, fit_error=chosen.error, peak_devices=peak,
+                   peak_within_measured=bool(peak <= curve["devices"].max()))
+        row.update({f"predicted_speedup_{n}": float(chosen.speedup(n)) for n in predict_at})
+    return {**row, "reliable": chosen is not None, "unreliable_reason": choice.misfit(),
+            "unfitted": False}
+
+
+def allowed_deviations(curve: pd.DataFrame) -> np.ndarray:
+    """Each point's speedup interval half-width on the log scale (the wider side;
+    NaN without an interval): how far a fitting law may pass from it (see
+    :mod:`nbreplica.bench.laws`)."""
+    speedup = curve["speedup"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.fmax(np.log(curve["speedup_high"].to_numpy(dtype=float) / speedup),
+                       np.log(speedup / curve["speedup_low"].to_numpy(dtype=float)))
+
+
+def scaling_curve(fit: pd.Series, devices: ArrayLike) -> np.ndarray:
+    """The speedup on ``devices`` devices of the law chosen in a :func:`scaling_table`
+    row ``fit``.
+
+    Raises:
+        ValueError: the row has no law (none fits, or its points are unreliable).
+    """
+    if pd.isna(fit["law"]):
+        raise ValueError("This row of the scaling table has no law: none fits its points, "
+                         f"or they are unreliable. Received: {fit['unreliable_reason']!r}")
+    params = ((fit["alpha"], fit["beta"]) if fit["law"] == USL
+              else (fit["serial_fraction"],))
+    return law_speedup(str(fit["law"]), params, devices)
 
 
 def _unfitted_reason(curve: pd.DataFrame) -> str:

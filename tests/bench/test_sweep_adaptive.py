@@ -19,6 +19,7 @@ from nbreplica.bench.reliability import (
     calibrated_steps,
     steps_needed,
 )
+from nbreplica.bench.progress import describe_width
 from nbreplica.bench.result import SweepInterrupted
 
 from sweep_helpers import QUICK, tiny_data, tiny_model
@@ -45,12 +46,11 @@ def test_a_budget_too_short_for_more_repeats_leaves_the_points_marked():
     assert runs["steps"].nunique() == 1 and runs["steps"].iloc[0] >= MIN_TIMED_STEPS
     assert (runs["target_ci"] == 0.10).all()
     split = result.frame.set_index("strategy").loc["split"]
-    assert not split["target_met"]
-    assert split["interval_width"] == float("inf")  # 3 repeats: no 95% interval
+    # Three repeats of a tiny model give a 95% interval, far wider than ±5%.
+    assert not split["target_met"] and 0.10 < split["interval_width"] < float("inf")
     table = result.table()
-    assert "too few repeats (target 10%)" in table
     assert ("Speedup intervals wider than the target when the time budget ended: "
-            "split×2 too few repeats (target 10%)") in table
+            f"split×2 {describe_width(split['interval_width'])} (target 10%)") in table
     assert elapsed < 120
 
 

@@ -77,7 +77,7 @@ def test_the_result_holds_every_recorded_run(tmp_path):
     pd.testing.assert_frame_equal(result.runs, recorder.store.runs(), check_dtype=False)
     assert len(result.samples) == 4
     assert list(result.frame["speedup"]) == [1.0, 2.0]
-    assert result.scaling["law"].tolist() == ["gustafson"]
+    assert result.scaling["law"].isna().all()  # not fitted: see the reason
     # One repeat of 5 timed steps: the speedup is no finding to recommend from.
     assert result.recommended_devices == {"mirrored": None}
     assert result.scaling["unreliable_reason"].tolist() == [

@@ -19,12 +19,11 @@ from nbreplica.bench.reliability import (
 )
 from nbreplica.bench.stats import (
     Interval,
-    fit_serial_fraction,
+    geometric_interval,
     median_interval,
-    predict_speedup,
     recommend_devices,
-    repeats_for,
     scaling_table,
+    sequential_level,
     summarize,
 )
 
@@ -35,7 +34,6 @@ def test_few_repeats_give_their_range_and_say_how_often_it_holds_the_median():
     interval = median_interval([110.0, 95.0, 100.0])
     assert interval == Interval(100.0, 95.0, 110.0, 0.75)  # 1 - 2 / 2**3
     assert median_interval([3.0, 1.0]) == Interval(2.0, 1.0, 3.0, 0.5)
-    assert repeats_for(0.95) == 6 and repeats_for(0.75) == 3 and repeats_for(0.9) == 5
 
 
 def test_more_repeats_give_inner_order_statistics():
@@ -57,6 +55,33 @@ def test_the_reported_coverage_is_the_coverage_reached(repeats):
                  for _ in range(trials)]
     hits = sum(interval.low <= 50.0 <= interval.high for interval in intervals)
     assert hits / trials == pytest.approx(intervals[0].coverage, abs=0.025)
+
+
+def test_geometric_interval_is_the_t_interval_of_the_mean_log():
+    values = [1.8, 2.0, 2.2]
+    logs = np.log(values)
+    # Student's t at 2 degrees of freedom, 97.5% (tables: 4.302653).
+    half = 4.302653 * logs.std(ddof=1) / math.sqrt(3)
+    interval = geometric_interval(values, 0.95)
+    assert interval.median == pytest.approx(math.exp(logs.mean()))
+    assert (interval.low, interval.high) == pytest.approx(
+        (math.exp(logs.mean() - half), math.exp(logs.mean() + half)), rel=1e-6)
+    assert interval.coverage == 0.95
+    # An adaptive sweep's interval is taken at half the error rate, and says 95%.
+    adaptive = geometric_interval(values, 0.95, sequential=True)
+    assert sequential_level(0.95) == pytest.approx(0.975)
+    assert adaptive.low < interval.low < interval.high < adaptive.high
+    assert adaptive.coverage == 0.95
+
+
+def test_geometric_interval_edge_cases():
+    single = geometric_interval([5.0])
+    assert single.median == pytest.approx(5.0)
+    assert math.isnan(single.low) and math.isnan(single.coverage)
+    same = geometric_interval([2.0, 2.0, 2.0])
+    assert (same.median, same.low, same.high) == pytest.approx((2.0, 2.0, 2.0))
+    assert math.isnan(geometric_interval([]).median)
+    assert geometric_interval([4.0, math.nan, 1.0, -1.0]).median == pytest.approx(2.0)
 
 
 def test_median_interval_edge_cases():
@@ -113,13 +138,15 @@ def test_a_steady_sweep_is_reliable_and_fitted():
     assert list(summary["steps_needed"]) == [10, 10, 10]
     assert list(summary["timed_steps"]) == [50, 50, 50]
     assert summary["step_time_cv"].to_numpy() == pytest.approx([0.05] * 3)
-    assert (summary["interval_coverage"] == 0.75).all()
+    assert (summary["interval_coverage"] == 0.95).all()
     split4 = summary.iloc[2]
-    assert (split4["samples_per_s_low"], split4["samples_per_s"],
-            split4["samples_per_s_high"]) == (2950.0, 3000.0, 3100.0)
+    assert split4["samples_per_s"] == pytest.approx((3000 * 3100 * 2950) ** (1 / 3))
+    assert split4["samples_per_s_low"] < 2950 < 3100 < split4["samples_per_s_high"]
     scaling = scaling_table(summary)
-    assert scaling["reliable"].tolist() == [True]
+    assert scaling["reliable"].tolist() == [True] and scaling["law"].tolist() == ["amdahl"]
     assert 0 < scaling["serial_fraction"].iloc[0] < 0.3
+    assert scaling["fit_error"].iloc[0] < 0.01
+    assert scaling["peak_devices"].tolist() == [math.inf]
     assert scaling["recommended_devices"].tolist() == [4]
 
 
@@ -127,17 +154,20 @@ def test_a_tiny_sweep_is_unreliable_and_not_fitted():
     tiny = {key: rates[:2] for key, rates in STEADY.items()}
     summary = summarize(stored_runs(tiny, steps=2, step_cv=0.3))
     assert not summary["reliable"].any()
+    # Two repeats give a 95% interval, which measures their spread whatever the
+    # step times': the floor of timed steps applies.
     assert summary["unreliable_reason"].tolist() == [
-        "2 timed steps/repeat, time ≥ 38; 2 repeats, run ≥ 3",
-        *["2 timed steps/repeat, time ≥ 38; 2 repeats, run ≥ 3; baseline unreliable"] * 2,
+        "2 timed steps/repeat, time ≥ 10; 2 repeats, run ≥ 3",
+        *["2 timed steps/repeat, time ≥ 10; 2 repeats, run ≥ 3; baseline unreliable"] * 2,
     ]
-    assert (summary["steps_needed"] == 38).all()
+    assert (summary["steps_needed"] == MIN_TIMED_STEPS).all()
     scaling = scaling_table(summary)
+    assert scaling["law"].isna().all()
     assert math.isnan(scaling["serial_fraction"].iloc[0])
     assert math.isnan(scaling["predicted_speedup_16"].iloc[0])
     assert scaling["recommended_devices"].isna().all()
     assert scaling["unreliable_reason"].tolist() == [
-        "3 of 3 points unreliable: time ≥ 38 steps/repeat (now 2), run ≥ 3 repeats (now 2)"]
+        "3 of 3 points unreliable: time ≥ 10 steps/repeat (now 2), run ≥ 3 repeats (now 2)"]
 
 
 def test_repeats_that_disagree_by_more_than_the_figure_are_unreliable():
@@ -153,22 +183,6 @@ def test_runs_stored_before_the_step_spread_was_recorded():
     summary = summarize(runs)
     assert summary["step_time_cv"].isna().all()
     assert summary["reliable"].all() and (summary["steps_needed"] == MIN_TIMED_STEPS).all()
-
-
-@pytest.mark.parametrize(("scaling", "fraction"), [("strong", 0.1), ("weak", 0.25)])
-def test_fit_recovers_the_serial_fraction(scaling, fraction):
-    devices = [1, 2, 4, 8]
-    speedups = [predict_speedup(fraction, n, scaling) for n in devices]
-    assert fit_serial_fraction(devices, speedups, scaling) == pytest.approx(fraction)
-    assert predict_speedup(fraction, 1, scaling) == pytest.approx(1.0)
-
-
-def test_fit_of_a_slowdown_and_of_nothing():
-    assert fit_serial_fraction([1, 2, 4], [1.0, 0.8, 0.6], "strong") == 1.0
-    assert predict_speedup(1.0, 32, "strong") == 1.0
-    assert math.isnan(fit_serial_fraction([1], [1.0], "strong"))
-    with pytest.raises(ValueError, match="Received: scaling='linear'"):
-        fit_serial_fraction([1, 2], [1.0, 2.0], "linear")
 
 
 def test_recommendation_is_the_largest_count_above_the_threshold():
@@ -191,8 +205,8 @@ def test_summary_of_known_runs():
                                ("single", 1, 2, 110, 1), ("split", 4, 2, 280, 280 / 110)]
     ])
     summary = summarize(runs).set_index("strategy")
-    assert summary.loc["single", "samples_per_s"] == 105
-    assert summary.loc["split", "speedup"] == pytest.approx((3 + 280 / 110) / 2)
+    assert summary.loc["single", "samples_per_s"] == pytest.approx(math.sqrt(100 * 110))
+    assert summary.loc["split", "speedup"] == pytest.approx(math.sqrt(3 * 280 / 110))
     assert summary.loc["split", "efficiency"] == pytest.approx(summary.loc["split", "speedup"] / 4)
     assert summary.loc["split", "repeats"] == 2
     assert summary.loc["split", "timed_steps"] == 20
