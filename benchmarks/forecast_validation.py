@@ -24,7 +24,8 @@ Sources (NVIDIA DeepLearningExamples, read from the repository):
   ``--train_batch_size 128`` (an assumption). Its "Known issues" say B0 with mixed
   precision is bound by CPU-side auto-augmentation: those rows are left out.
 
-    python benchmarks/forecast_validation.py [--skip-b4] [--skip-emulated]
+    python benchmarks/forecast_validation.py [--models ResNet50,EfficientNetB0]
+        [--skip-emulated]
 """
 
 from __future__ import annotations
@@ -141,7 +142,8 @@ def _step_seconds(template: keras.Model, model: keras.Model, rows: int, steps: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip-b4", action="store_true", help="leave the B4 rows out")
+    parser.add_argument("--models", default="ResNet50,EfficientNetB0,EfficientNetB4",
+                        help="the models whose rows to forecast (comma-separated)")
     parser.add_argument("--skip-emulated", action="store_true",
                         help="leave the emulated-sweep baseline out")
     args = parser.parse_args()
@@ -149,7 +151,7 @@ def main() -> None:
     print(f"{'row':44} {'published':>9} {'forecast':>8} {'flops-only':>10} {'linear':>6} "
           f"{'amdahl(emul.)':>13}")
     for row in ROWS:
-        if row.left_out or (args.skip_b4 and row.model == "EfficientNetB4"):
+        if row.left_out or row.model not in args.models.split(","):
             print(f"{row.name:44} {row.published:>8.2f}x  {row.left_out or 'skipped'}")
             continue
         model = build(row)
