@@ -63,6 +63,12 @@ class Status:
         return " · ".join(parts)
 
 
+def titled(what: str, emulated: bool) -> str:
+    """A sweep bar's title: ``what``, ending ``"on emulated GPUs"`` when the sweep's
+    devices are emulated, as its table and report say too."""
+    return f"{what} on emulated GPUs" if emulated else what
+
+
 def describe_width(width: float | None) -> str:
     """A speedup interval's relative width in words, e.g. ``"14%"``; ``"too few
     repeats"`` where there is no interval at the confidence asked for yet."""

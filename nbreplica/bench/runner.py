@@ -17,7 +17,7 @@ from nbreplica.bench import defaults
 from nbreplica.bench.engine import Measured, SweepPlan, run_sweep
 from nbreplica.bench.measure import ModelFn, Point, PointSettings, measure_point
 from nbreplica.bench.multiworker import measure_across_workers, point_devices
-from nbreplica.bench.progress import Progress, Status, make_progress
+from nbreplica.bench.progress import Progress, Status, make_progress, titled
 from nbreplica.bench.recorder import Recorder
 from nbreplica.bench.reliability import calibrated_steps
 from nbreplica.bench.result import SweepInterrupted, SweepResult
@@ -186,7 +186,8 @@ def sweep(
                         steps=settings.steps, warmup_steps=warmup_steps)
 
     outcome = run_sweep(plan, recorder, measure, reporter,
-                        f"Sweep of {len(counts)} device counts",
+                        titled(f"Sweep of {len(counts)} device counts",
+                               any(device.emulated for device in available)),
                         prepare=calibrate if steps is None else None)
     if outcome.error is not None:
         raise SweepInterrupted(outcome.result) from outcome.error

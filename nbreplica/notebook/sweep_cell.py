@@ -21,7 +21,7 @@ from nbreplica.bench import defaults
 from nbreplica.bench.engine import Measured, StopSweep, SweepOutcome, SweepPlan, run_sweep
 from nbreplica.bench.measure import Measurement, Point
 from nbreplica.bench.multiworker import point_devices
-from nbreplica.bench.progress import Progress
+from nbreplica.bench.progress import Progress, titled
 from nbreplica.bench.recorder import Recorder
 from nbreplica.bench.schedule import Precision
 from nbreplica.bench.store import ResultsStore
@@ -81,8 +81,9 @@ def sweep_cell(shell: InteractiveShell, body: str, devices: Sequence[Accelerator
                         _measurement(run, stats, origin),
                         steps=stats.steps - stats.warmup_steps, warmup_steps=stats.warmup_steps)
 
-    outcome = run_sweep(plan, recorder, measure, progress, "Sweep of the cell over "
-                        f"{', '.join(str(n) for n in sorted({1, *counts}))} devices",
+    title = f"Sweep of the cell over {', '.join(str(n) for n in sorted({1, *counts}))} devices"
+    outcome = run_sweep(plan, recorder, measure, progress,
+                        titled(title, any(device.emulated for device in devices)),
                         after_last=lambda: last_output[0].show())
     return outcome if recorder.records else SweepOutcome(None, outcome.error)
 

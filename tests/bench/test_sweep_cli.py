@@ -66,7 +66,8 @@ def test_sweep_command_writes_a_report(tmp_path, environment):
     assert f"Report: {out / 'report.html'}" in lines
     for name in ("report.html", "summary.csv", "runs.csv", "scaling.png"):
         assert (out / name).stat().st_size > 0
-    assert "3/4 |" in done.stderr and "split on 2 devices, repeat 2 · about" in done.stderr
+    assert "Sweep of 2 device counts on emulated GPUs: 3/4 |" in done.stderr
+    assert "split on 2 devices, repeat 2 · about" in done.stderr
     assert start_up_lines_in(done.stderr) == []
     stored = nbreplica.load_results("mlp-strong-b64", results_path=tmp_path / "results.sqlite")
     assert len(stored) == 4 and stored["emulated"].all()

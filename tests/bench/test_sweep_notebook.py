@@ -45,7 +45,8 @@ def test_sweep_in_a_kernel_shows_a_progress_bar_and_its_figure(tmp_path):
         (2, 2, "success")]
     labels = [m["state"]["value"].replace("\u2007", " ")  # tqdm's figure spaces
               for m in models if m["model_name"] == "HTMLModel"]
-    assert any(label.startswith("Sweep of 2 device counts: 2/2") for label in labels)
+    assert any(label.startswith("Sweep of 2 device counts on emulated GPUs: 2/2")
+               for label in labels)
     assert any("Measured 2 points" in label for label in labels)
     images = [o["data"]["image/png"] for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) == 1 and base64.b64decode(images[0]).startswith(PNG)

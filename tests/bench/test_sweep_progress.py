@@ -18,6 +18,7 @@ from nbreplica.bench.progress import (
     NoProgress,
     Status,
     make_progress,
+    titled,
 )
 from nbreplica.bench.schedule import TimeLeft
 
@@ -98,6 +99,12 @@ def test_an_interrupted_bar_stays_where_it_stopped():
     last = stream.getvalue().split("\r")[-1]
     assert "Sweep: 2/6 |" in last and last.rstrip().endswith(
         ", Interrupted after 2 of 6 points]")
+
+
+def test_the_title_says_when_the_devices_are_emulated():
+    assert titled("Sweep of 4 device counts", emulated=True) == (
+        "Sweep of 4 device counts on emulated GPUs")
+    assert titled("Sweep of 4 device counts", emulated=False) == "Sweep of 4 device counts"
 
 
 def test_choice_of_progress():
