@@ -11,12 +11,16 @@ its saved text is the sweep's final state, not the "0/9" it started with.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol, TextIO, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TextIO, runtime_checkable
 
 from IPython.display import DisplayHandle, display
 from tqdm.auto import tqdm
 from tqdm.notebook import tqdm_notebook
+
+if TYPE_CHECKING:
+    from nbreplica.gpus.available import Accelerator
 
 # The bar's own time-left estimate assumes every point takes as long as the average
 # one; the schedule's TimeLeft, shown in the postfix, knows that points differ by kind.
@@ -63,10 +67,10 @@ class Status:
         return " · ".join(parts)
 
 
-def titled(what: str, emulated: bool) -> str:
+def titled(what: str, devices: Iterable[Accelerator]) -> str:
     """A sweep bar's title: ``what``, ending ``"on emulated GPUs"`` when the sweep's
-    devices are emulated, as its table and report say too."""
-    return f"{what} on emulated GPUs" if emulated else what
+    ``devices`` are emulated, as its table and report say too."""
+    return f"{what} on emulated GPUs" if any(d.emulated for d in devices) else what
 
 
 def describe_width(width: float | None) -> str:

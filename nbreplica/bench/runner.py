@@ -186,8 +186,7 @@ def sweep(
                         steps=settings.steps, warmup_steps=warmup_steps)
 
     outcome = run_sweep(plan, recorder, measure, reporter,
-                        titled(f"Sweep of {len(counts)} device counts",
-                               any(device.emulated for device in available)),
+                        titled(f"Sweep of {len(counts)} device counts", available),
                         prepare=calibrate if steps is None else None)
     if outcome.error is not None:
         raise SweepInterrupted(outcome.result) from outcome.error

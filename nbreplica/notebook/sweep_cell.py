@@ -83,7 +83,7 @@ def sweep_cell(shell: InteractiveShell, body: str, devices: Sequence[Accelerator
 
     title = f"Sweep of the cell over {', '.join(str(n) for n in sorted({1, *counts}))} devices"
     outcome = run_sweep(plan, recorder, measure, progress,
-                        titled(title, any(device.emulated for device in devices)),
+                        titled(title, devices),
                         after_last=lambda: last_output[0].show())
     return outcome if recorder.records else SweepOutcome(None, outcome.error)
 

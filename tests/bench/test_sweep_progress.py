@@ -6,6 +6,7 @@ The notebook widget is checked in a real kernel (test_sweep_notebook.py).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import pytest
@@ -102,9 +103,10 @@ def test_an_interrupted_bar_stays_where_it_stopped():
 
 
 def test_the_title_says_when_the_devices_are_emulated():
-    assert titled("Sweep of 4 device counts", emulated=True) == (
+    emulated = [dataclasses.replace(gpu, emulated=True) for gpu in GPUS]
+    assert titled("Sweep of 4 device counts", emulated) == (
         "Sweep of 4 device counts on emulated GPUs")
-    assert titled("Sweep of 4 device counts", emulated=False) == "Sweep of 4 device counts"
+    assert titled("Sweep of 4 device counts", GPUS) == "Sweep of 4 device counts"
 
 
 def test_choice_of_progress():
