@@ -130,7 +130,7 @@ class Forecast:
                 bottom = values if bottom is None else bottom + values
         parts.set(xlabel="GPUs", ylabel="ms per step (forecast, parts before overlap)",
                   title="Forecast step parts")
-        parts.legend(fontsize="small")
+        parts.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
         figure.suptitle(self._title())
         figure.tight_layout()
         return figure
