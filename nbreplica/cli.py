@@ -2,6 +2,9 @@
 
 ``nbreplica sweep`` measures a built-in model with synthetic data, so it runs on any
 machine: ``nbreplica sweep --model mlp --devices 1,2,4,8 --emulate 8 --out report``.
+``nbreplica forecast`` forecasts how a model's training step scales on a real multi-GPU
+machine of the catalogue, from the step's traced graph (no GPU needed):
+``nbreplica forecast --model mlp --hardware dgx-a100 --out forecast``.
 ``nbreplica devices`` shows the GPUs and their processes (``--json``, ``--watch``); it
 loads no TensorFlow.
 ``nbreplica worker JOB`` runs one worker of a multi-worker cluster whose ``TF_CONFIG``
@@ -16,6 +19,7 @@ import os
 import socket
 import sys
 import time
+from pathlib import Path
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -26,7 +30,10 @@ from nbreplica.cluster import worker
 from nbreplica.strategy.names import MULTIWORKER
 
 if TYPE_CHECKING:
+    import keras
+
     from nbreplica.bench.result import SweepResult
+    from nbreplica.forecasting.report import Forecast
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by SIGINT"
@@ -45,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_sweep_command(commands)
+    _add_forecast_command(commands)
     _add_devices_command(commands)
     one_worker = commands.add_parser(
         "worker",
@@ -116,6 +124,50 @@ def _add_sweep_command(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--verbose", action="store_true",
                      help="show TensorFlow's start-up messages")
     run.set_defaults(run=_run_sweep)
+
+
+def _add_forecast_command(commands: argparse._SubParsersAction) -> None:
+    run = commands.add_parser(
+        "forecast",
+        help="forecast how a model's training step scales on a real multi-GPU machine",
+        description="Trace a model's replicated training step (it is not run; emulated "
+        "devices do on a machine without GPUs) and forecast its step time, speedup and "
+        "bottleneck on each GPU count of a machine of the catalogue; print the forecast "
+        "and what bounds it, and with --out write forecast.csv and forecast.png.",
+    )
+    run.add_argument("--model", default="mlp",
+                     help="built-in model (mlp or cnn), or module:function returning a "
+                     "built, compiled Keras model (default: mlp)")
+    run.add_argument("--hardware", metavar="NAME",
+                     help="the machine, a name from --list-hardware (default: dgx-a100)")
+    run.add_argument("--list-hardware", action="store_true",
+                     help="print the machines of the catalogue and exit")
+    run.add_argument("--devices", type=_flags.whole_numbers("--devices", 1),
+                     help="comma-separated GPU counts (1 is always added: the baseline) "
+                     "(default: 1,2,4,8)")
+    run.add_argument("--batch-size", type=_flags.positive("--batch-size"), default=256,
+                     help="per-device batch (weak scaling) or global batch (strong); "
+                     "default: 256")
+    run.add_argument("--strategy", choices=("split", "mirrored"),
+                     help="split: nbreplica.replicate; mirrored: MirroredStrategy with "
+                     "NCCL all-reduce (default: split)")
+    run.add_argument("--scaling", choices=("weak", "strong"),
+                     help="weak: every GPU trains --batch-size; strong: --batch-size is "
+                     "split over the GPUs (default: weak)")
+    run.add_argument("--step-time", type=_flags.seconds("--step-time"), metavar="SECONDS",
+                     help="measured seconds of one training step on one GPU of that "
+                     "machine at the one-GPU batch; it anchors the forecast's compute")
+    run.add_argument("--no-cpu-merge", dest="cpu_merge", action="store_false",
+                     help="split: merge the replicas' outputs on the first GPU, not on "
+                     "the host (replicate's cpu_merge=False)")
+    run.add_argument("--cpu-relocation", action="store_true",
+                     help="split: keep the weights on the host (replicate's "
+                     "cpu_relocation=True)")
+    run.add_argument("--out", metavar="DIR",
+                     help="directory to write forecast.csv (the frame) and forecast.png to")
+    run.add_argument("--verbose", action="store_true",
+                     help="show TensorFlow's start-up messages")
+    run.set_defaults(run=_run_forecast)
 
 
 def _add_devices_command(commands: argparse._SubParsersAction) -> None:
@@ -222,6 +274,78 @@ def _run_sweep(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     _report(result, args.out)
     return 0
+
+
+def _run_forecast(args: argparse.Namespace) -> int:
+    # The catalogue loads no TensorFlow: a bad --hardware fails at once.
+    from nbreplica.forecasting.catalogue import hardware_catalogue, resolve_hardware
+
+    if args.list_hardware:
+        from nbreplica.bench.forecast_text import catalogue_lines
+
+        print("\n".join(catalogue_lines(hardware_catalogue())))
+        return 0
+    try:
+        hardware = resolve_hardware(args.hardware) if args.hardware else None
+        _start_tracing_devices(args.verbose)
+        model = _forecast_model(args.model)
+        from nbreplica.forecasting.api import forecast
+
+        given = {"devices": args.devices, "hardware": hardware, "strategy": args.strategy,
+                 "scaling": args.scaling, "step_time": args.step_time}
+        result = forecast(model, args.batch_size, cpu_merge=args.cpu_merge,
+                          cpu_relocation=args.cpu_relocation,
+                          **{name: value for name, value in given.items() if value is not None})
+    except (NbreplicaError, TypeError, ValueError) as error:
+        print(f"nbreplica forecast: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    from nbreplica.bench.forecast_text import forecast_lines
+
+    print("\n".join(forecast_lines(result)))
+    if args.out:
+        _write_forecast(result, args.out)
+    return 0
+
+
+def _start_tracing_devices(verbose: bool) -> None:
+    """Start TensorFlow with the two devices a forecast traces its step over: on a
+    machine without GPUs, and none emulated yet, two emulated ones."""
+    tensorflow = _tensorflow.load(quiet=not verbose)
+    from nbreplica.gpus import emulation
+    from nbreplica.gpus.available import emulate_gpus
+
+    if not emulation.emulated_count() and not tensorflow.config.list_physical_devices("GPU"):
+        emulate_gpus(2)
+
+
+def _forecast_model(name: str) -> keras.Model:
+    """The model ``--model`` names: a built-in one, or what ``module:function`` returns."""
+    from nbreplica.bench.models import BUILTIN_MODELS
+    from nbreplica.cluster.job import import_function
+
+    if name in BUILTIN_MODELS:
+        return BUILTIN_MODELS[name].model_fn()
+    if ":" not in name:
+        raise NbreplicaError(
+            f"--model must be a built-in model ({', '.join(sorted(BUILTIN_MODELS))}) or "
+            f"module:function. Received: --model={name!r}")
+    return import_function(name, "--model must be a built-in model or")()
+
+
+def _write_forecast(result: Forecast, out: str) -> None:
+    """``forecast.csv`` (the frame) and ``forecast.png`` (the plot) in ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # a file, never a window
+    import matplotlib.pyplot
+
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    result.frame.to_csv(folder / "forecast.csv", index=False)
+    figure = result.plot()
+    figure.savefig(folder / "forecast.png", dpi=120, bbox_inches="tight")
+    matplotlib.pyplot.close(figure)
+    print(f"\nForecast files: {folder / 'forecast.csv'}, {folder / 'forecast.png'}")
 
 
 def _missing_gpus(args: argparse.Namespace) -> str | None:

@@ -120,20 +120,30 @@ def read_job(target: str) -> Job:
                 f"Received: a {type(job).__name__}"
             )
         return job
+    return Job(import_function(
+        target, "the job must be a file written by nbreplica.cluster.write_job or"))
+
+
+def import_function(target: str, expected: str) -> Callable[..., Any]:
+    """The function named ``module:function`` by ``target``, imported.
+
+    Raises:
+        NbreplicaError: ``target`` names no importable function; the message starts
+            with ``expected`` (what the caller takes), then says why.
+    """
     module_name, _, name = target.partition(":")
     try:
         fn = getattr(importlib.import_module(module_name), name) if name else None
     except (ImportError, AttributeError, ValueError) as exc:
         raise NbreplicaError(
-            f"the job must be a file written by nbreplica.cluster.write_job or an "
-            f"importable function named module:function ({exc}). Received: {target!r}"
+            f"{expected} an importable function named module:function ({exc}). "
+            f"Received: {target!r}"
         ) from exc
     if not callable(fn):
         raise NbreplicaError(
-            "the job must be a file written by nbreplica.cluster.write_job or an "
-            f"importable function named module:function. Received: {target!r}"
+            f"{expected} an importable function named module:function. Received: {target!r}"
         )
-    return Job(fn)
+    return fn
 
 
 def _not_a_job(target: str, error: BaseException) -> NbreplicaError:
