@@ -1,7 +1,8 @@
 """How long a 1-2-4-8 sweep of the built-in MLP takes, and how wide its intervals get.
 
-    python benchmarks/bench_sweep.py [--target-ci 0.10] [--budget 180]
+    python benchmarks/bench_sweep.py [--target-ci 0.10] [--budget 240]
                                      [--fixed 6x30] [--strategy split] [--json out.json]
+                                     [--runs sweep-report/runs.csv]
 
 Runs, one after the other in this process, a fixed sweep (``--fixed REPEATSxSTEPS``;
 ``--fixed none`` skips it) and an adaptive one (``--target-ci``, ``--budget``, steps
@@ -35,6 +36,7 @@ from _quiet import start_tensorflow
 start_tensorflow()  # quietly, before the sweep modules import TensorFlow
 
 import nbreplica  # noqa: E402
+from nbreplica.bench import defaults  # noqa: E402
 from nbreplica.bench.models import BUILTIN_MODELS  # noqa: E402
 from nbreplica.bench.progress import describe_width  # noqa: E402
 from nbreplica.bench.stats import (  # noqa: E402
@@ -65,8 +67,8 @@ ESTIMATORS = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--target-ci", type=float, default=0.10)
-    parser.add_argument("--budget", type=float, default=180.0)
+    parser.add_argument("--target-ci", type=float, default=defaults.TARGET_CI)
+    parser.add_argument("--budget", type=float, default=defaults.BUDGET_S)
     parser.add_argument("--fixed", type=fixed_setting, default=(6, 30),
                         help="REPEATSxSTEPS of the fixed sweep, or none")
     parser.add_argument("--strategy", default="split")
@@ -77,7 +79,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.runs:
         runs = pd.read_csv(args.runs)
-        rows = compared(args.runs.name, runs, math.nan, args.budget, args.target_ci)
+        rows = compared(str(args.runs), runs, math.nan, None, args.target_ci)
     else:
         rows = [row for label, runs, seconds, budget in sweeps(args)
                 for row in compared(label, runs, seconds, budget, args.target_ci)]
