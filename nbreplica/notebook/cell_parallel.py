@@ -20,7 +20,7 @@ from nbreplica.gpus.available import Accelerator
 from nbreplica.devices import Sampler
 from nbreplica._keras_compat.routed_methods import routed_model_methods
 from nbreplica.strategy.placements import placement_for
-from nbreplica.notebook.training import FitObserver, TrainingStats
+from nbreplica.notebook.training import FitObserver, FitRecord, TrainingStats
 from nbreplica.gpus.chosen import selected_devices, use_devices
 from nbreplica.strategy.workers import WorkerProcess
 
@@ -55,6 +55,8 @@ class CellRun:
     """Per device, with ``--monitor``; else ``None``."""
     samples: pd.DataFrame
     """The device samples (time in seconds since ``started``); empty unless monitored."""
+    fits: tuple[FitRecord, ...] = ()
+    """The body's ``fit`` calls, in order: each with its model and batch layout."""
 
     @property
     def ran(self) -> bool:
@@ -111,6 +113,7 @@ def run_parallel(shell: InteractiveShell, body: str, devices: Sequence[Accelerat
         training=observer.stats(),
         usage=_usage(sampler, devices) if monitor else None,
         samples=sampler.to_frame(),
+        fits=tuple(observer.records),
     )
 
 

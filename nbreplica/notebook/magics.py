@@ -7,7 +7,7 @@ TensorFlow has started quietly.
 
 from __future__ import annotations
 
-from argparse import Namespace
+from argparse import ArgumentTypeError, Namespace
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -27,12 +27,23 @@ from nbreplica.cluster.ray_launcher import RayBackend
 from nbreplica.notebook.picker import GpuPicker
 
 if TYPE_CHECKING:
+    from nbreplica.forecasting.hardware import Hardware
     from nbreplica.gpus.available import Accelerator
     from nbreplica.bench.result import SweepResult
     from nbreplica.notebook.cell_parallel import CellRun
 
 #: ``--workers without a number: with ``--sweep``, whose counts are worker counts.
 SWEPT_WORKERS = 0
+
+
+def _hardware(name: str) -> Hardware:
+    """``--forecast HARDWARE``: a machine of the forecast's catalogue."""
+    from nbreplica.forecasting.catalogue import resolve_hardware
+
+    try:
+        return resolve_hardware(name)
+    except ValueError as error:
+        raise ArgumentTypeError(str(error)) from None
 
 
 @magics_class
@@ -95,6 +106,10 @@ class ReplicateMagics(Magics):
               help="after the cell, check that each model its fit calls trained trains "
                    "replicated as on one device (nbreplica.check_fidelity) and print "
                    "the verdicts")
+    @argument("--forecast", type=_hardware, metavar="HARDWARE",
+              help="after the cell, forecast how the model it trained would scale on "
+                   "HARDWARE, a machine of nbreplica.hardware_catalogue() (e.g. "
+                   "dgx-a100), and show the forecast and its plot")
     @argument("--quiet", action="store_true",
               help="show no summary (with --sweep: no progress bar and no report; "
                    "%%nbreplica_report shows it later)")
@@ -178,6 +193,20 @@ class ReplicateMagics(Magics):
           the cell runs once in this process on the first device (the baseline),
           then in 1, 2, ... fresh workers; each point's throughput is the chief's.
 
+        Rules of ``--forecast HARDWARE`` (``nbreplica.forecast``):
+
+        - The cell runs as above; then the first model one of its ``fit`` calls
+          trained on arrays or a batched ``tf.data.Dataset`` is forecast on HARDWARE
+          (a name of ``nbreplica.hardware_catalogue()``): at the cell's batch size,
+          split over 1, 2, 4, ... of the machine's GPUs (strong scaling), with the
+          cell's ``--strategy``. Its step is traced over two of the kernel's devices,
+          not run. The forecast's explanation (where the time goes, what bounds it,
+          what to change) and its plot follow the summary; everything in them is a
+          forecast for real GPUs, not a measurement of this machine.
+        - A cell without such a ``fit`` call, or a model whose step cannot be traced,
+          gets a line saying why instead; the cell itself does not fail.
+        - It does not combine with ``--workers N``.
+
         With one device (``-n 1``, ``--gpus 3``, the 1-device sweep point), the
         cell runs unchanged under ``tf.device`` of that device, whatever the
         strategy.
@@ -239,6 +268,11 @@ class ReplicateMagics(Magics):
         self.last_run = run
         if not args.quiet and run.ran:
             display(CellSummary(run))
+        if args.forecast is not None and run.error is None:
+            from nbreplica.notebook.forecast_cell import forecast_of_cell
+
+            shown = forecast_of_cell(run, args.forecast, args.strategy)
+            print(shown) if isinstance(shown, str) else display(shown)
         return run.error
 
     def _run_workers(self, args: Namespace, cell: str) -> None:
@@ -361,6 +395,7 @@ def _check_worker_options(args: Namespace) -> None:
                         "with" if swept else "without", "--sweep"])
         )
     for flag, given in (("--gpus", args.gpus is not None), ("-n", args.n is not None),
+                        ("--forecast", args.forecast is not None and not swept),
                         ("--strategy", args.strategy != "split"), ("--monitor", args.monitor),
                         ("--repeats", args.repeats is not None and not swept),
                         ("--name", args.name is not None and not swept)):
