@@ -18,7 +18,8 @@ SCALINGS = ("weak", "strong")
 
 ASSUMPTIONS = [
     "products and convolutions at 60% of the GPU's peak (float32 as TF32 where the GPU "
-    "has it), memory-bound ops at 70% of its memory bandwidth, 5 us per kernel launch",
+    "has it), memory-bound ops at 70% of its memory bandwidth, 5 us per op dispatched "
+    "(on a GPU or on the host); the loss and its bookkeeping cover the rows they are given",
     "PCIe and NVLink copies at 80% of their rate, host memory at 70%; GPUs behind one "
     "PCIe switch share its uplink; copies between GPUs without peer-to-peer go through "
     "host memory",

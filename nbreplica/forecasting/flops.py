@@ -51,6 +51,12 @@ class Work:
     def total_flops(self) -> float:
         return sum(self.flops.values())
 
+    def scaled(self, factor: float) -> "Work":
+        """This work on ``factor`` times the rows: FLOPs and bytes scale, the kernels
+        launched do not."""
+        return Work({dtype: value * factor for dtype, value in self.flops.items()},
+                    self.memory_bytes * factor, self.kernels)
+
 
 def op_work(op: Any) -> Work:
     """The work of one op."""

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field, replace
 
 from nbreplica.forecasting.flops import Work
 
+#: The replicas a profile's step is traced with: replica 1 stands for every replica.
+TRACED_REPLICAS = 2
+
 
 @dataclass(frozen=True)
 class StepProfile:
@@ -20,8 +23,10 @@ class StepProfile:
     Attributes:
         per_replica_batch: Rows each replica trains on.
         replica: One replica's forward and backward pass.
-        merge: The work left on the merge device: the loss on the merged outputs,
-            splitting their gradients (the optimizer update and the gradient sum aside).
+        merge: The work left on the merge device for the traced replicas' rows
+            (:data:`TRACED_REPLICAS` of them): the loss on the merged outputs, splitting
+            their gradients (the optimizer update and the gradient sum aside); see
+            :meth:`merge_of`.
         update: The optimizer's update of the weights, once per step.
         inbound: Bytes a replica receives per step, by transfer kind
             (:data:`~nbreplica.forecasting.traffic.KINDS`).
@@ -43,6 +48,11 @@ class StepProfile:
     parameter_bytes: int = 0
     trace_seconds: float = 0.0
 
+    def merge_of(self, replicas: int) -> Work:
+        """The merge's work on the rows of ``replicas`` replicas (one: a single GPU's
+        loss on its own rows)."""
+        return self.merge.scaled(replicas / TRACED_REPLICAS)
+
     def at_batch(self, rows: int) -> "StepProfile":
         """This profile at another per-replica batch, assuming the replica's compute,
         the batch and the activations grow in proportion to the rows while weights,
@@ -52,7 +62,7 @@ class StepProfile:
                        self.replica.memory_bytes * scale, self.replica.kernels)
         grown = ("batch", "activations")
         return replace(
-            self, per_replica_batch=rows, replica=replica,
+            self, per_replica_batch=rows, replica=replica, merge=self.merge.scaled(scale),
             inbound={k: int(v * scale) if k in grown else v for k, v in self.inbound.items()},
             outbound={k: int(v * scale) if k in grown else v for k, v in self.outbound.items()},
             label_bytes=int(self.label_bytes * scale))

@@ -7,9 +7,12 @@ Compute. Each op's work (:mod:`nbreplica.forecasting.flops`) runs at an achievab
 fraction of the GPU's peak: matrix products and convolutions at
 ``COMPUTE_EFFICIENCY["matmul"]`` of the peak of their dtype (float32 ones on tensor
 cores as TF32 where the GPU has it: TensorFlow's default since 2.4), memory-bound ops
-at ``COMPUTE_EFFICIENCY["memory"]`` of the memory bandwidth, and each kernel costs a
-launch (``KERNEL_SECONDS``). Work on the host runs at the host's memory bandwidth and
-``Hardware.host_peak_flops``. A measured one-device step (``step_time=``) replaces the
+at ``COMPUTE_EFFICIENCY["memory"]`` of the memory bandwidth, and each op costs a
+dispatch (``KERNEL_SECONDS``: a kernel launch on a GPU, TensorFlow's executor on the
+host, taken as the same, so that moving work to the host never looks cheaper in
+dispatches). Work on the host runs at the host's memory bandwidth and
+``Hardware.host_peak_flops``. The loss and its bookkeeping (the merge) cover the rows
+they are given: one GPU's own, or every replica's on the merge device. A measured one-device step (``step_time=``) replaces the
 modelled compute: the GPUs' compute is scaled so that the one-device step takes it.
 
 Transfers (:mod:`nbreplica.forecasting.links`). Copies that run together share the links
@@ -53,9 +56,9 @@ from nbreplica.forecasting.profile import StepProfile
 #: 50-70% of a GPU's peak; elementwise and normalization kernels about 70% of its
 #: memory bandwidth.
 COMPUTE_EFFICIENCY = {"matmul": 0.6, "memory": 0.7}
-#: Seconds to launch one kernel: on a GPU (CUDA launch plus TensorFlow's executor),
-#: and on the host (the executor alone).
-KERNEL_SECONDS = {"gpu": 5e-6, "host": 2e-6}
+#: Seconds to dispatch one op: a CUDA launch plus TensorFlow's executor on a GPU;
+#: the same is assumed on the host.
+KERNEL_SECONDS = 5e-6
 #: The compute type of a float32 product on a GPU with TF32 tensor cores.
 _TF32 = "tf32"
 #: Forward pass share of a replica's compute; the backward pass is the rest.
@@ -83,11 +86,11 @@ def work_seconds(work: Work, hardware: Hardware, on_host: bool = False) -> float
         flops = work.total_flops / (hardware.host_peak_flops * COMPUTE_EFFICIENCY["matmul"])
         memory = work.memory_bytes / (hardware.host_memory_bandwidth
                                       * LINK_EFFICIENCY["host-memory"])
-        return flops + memory + work.kernels * KERNEL_SECONDS["host"]
+        return flops + memory + work.kernels * KERNEL_SECONDS
     flops = sum(value / (hardware.peak(_compute_type(dtype, hardware))
                          * COMPUTE_EFFICIENCY["matmul"]) for dtype, value in work.flops.items())
     memory = work.memory_bytes / (hardware.memory_bandwidth * COMPUTE_EFFICIENCY["memory"])
-    return flops + memory + work.kernels * KERNEL_SECONDS["gpu"]
+    return flops + memory + work.kernels * KERNEL_SECONDS
 
 
 def _compute_type(dtype: str, hardware: Hardware) -> str:
@@ -155,7 +158,7 @@ def _one_device(profile: StepProfile, setup: Setup, compute: float
     batch, link = timed["batch"]
     parts = dict.fromkeys(PARTS, 0.0)
     parts.update(batch=batch, compute=compute,
-                 merge=work_seconds(profile.merge, setup.hardware) * setup.compute_scale,
+                 merge=work_seconds(profile.merge_of(1), setup.hardware) * setup.compute_scale,
                  update=work_seconds(profile.update, setup.hardware))
     return parts, {"batch": link}, busy
 
@@ -182,7 +185,7 @@ def _split(profile: StepProfile, setup: Setup, n: int, compute: float
     parts.update(
         batch=timed["batch"][0], compute=compute, weights=timed["weights"][0],
         activations=timed["outputs"][0] + timed["seeds"][0],
-        merge=_merge_seconds(profile, setup), gradients=timed["gradients"][0],
+        merge=_merge_seconds(profile, setup, n), gradients=timed["gradients"][0],
         gradient_sum=work_seconds(summed, hardware, on_host),
         update=work_seconds(profile.update, hardware, on_host))
     links = {name: timed[name][1] for name in ("batch", "weights", "gradients")}
@@ -190,10 +193,11 @@ def _split(profile: StepProfile, setup: Setup, n: int, compute: float
     return parts, links, busy
 
 
-def _merge_seconds(profile: StepProfile, setup: Setup) -> float:
+def _merge_seconds(profile: StepProfile, setup: Setup, n: int) -> float:
+    merge = profile.merge_of(n)
     if setup.merge_device == HOST:
-        return work_seconds(profile.merge, setup.hardware, on_host=True)
-    return work_seconds(profile.merge, setup.hardware) * setup.compute_scale
+        return work_seconds(merge, setup.hardware, on_host=True)
+    return work_seconds(merge, setup.hardware) * setup.compute_scale
 
 
 def _mirrored(profile: StepProfile, setup: Setup, n: int, compute: float
@@ -213,7 +217,7 @@ def _mirrored(profile: StepProfile, setup: Setup, n: int, compute: float
                                             * LINK_EFFICIENCY["nvlink"])
     parts = dict.fromkeys(PARTS, 0.0)
     parts.update(batch=batch, compute=compute, allreduce=reduce,
-                 merge=work_seconds(profile.merge, hardware) * setup.compute_scale,
+                 merge=work_seconds(profile.merge_of(1), hardware) * setup.compute_scale,
                  update=work_seconds(profile.update, hardware))
     return parts, {"batch": batch_link, "allreduce": reduce_link}, busy
 

@@ -102,3 +102,31 @@ def test_a_hardware_with_a_bad_topology_says_what_is_allowed():
     with pytest.raises(ValueError, match=r"topology must be one of pcie, mesh, nvswitch\. "
                                          r"Received: topology='ring'"):
         Hardware("x", "x", 2, {"float32": 1e12}, 1e11, 4, 16, 1, 1e11, topology="ring")
+
+
+def kernel_heavy() -> StepProfile:
+    """A tiny model's step: few FLOPs, a merge and an update of many small ops."""
+    return StepProfile(
+        per_replica_batch=64, replica=Work({"float32": 2e6}, 1e5, 9),
+        merge=Work({}, 1e6, 83), update=Work({}, 2e5, 28),
+        inbound={"batch": 16_384, "weights": 70_000, "activations": 2_560},
+        outbound={"gradients": 70_000, "activations": 2_560}, label_bytes=2_560,
+        gradient_bytes=70_000, parameter_bytes=70_000)
+
+
+@pytest.mark.parametrize("name", sorted(CATALOGUE))
+@pytest.mark.parametrize("cpu_merge", [True, False])
+def test_weak_scaling_never_beats_linear_when_the_merge_moves_to_the_host(name, cpu_merge):
+    """Moving the loss and the update to the host or the first GPU, over every
+    replica's rows, cannot make a step cheaper than one GPU's own."""
+    setup = Setup(CATALOGUE[name], "split", cpu_merge=cpu_merge)
+    for devices in (2, 4, 8):
+        if devices <= CATALOGUE[name].gpus:
+            assert speedup(kernel_heavy(), setup, devices) <= devices
+
+
+def test_the_merge_covers_the_rows_it_is_given():
+    setup = Setup(CATALOGUE["dgx-a100"], "split", cpu_merge=False)
+    merges = [forecast_step(kernel_heavy(), setup, n).parts["merge"] for n in (2, 8)]
+    dispatch = 83 * 5e-6
+    assert merges[1] - dispatch == pytest.approx(4 * (merges[0] - dispatch))
