@@ -93,6 +93,27 @@ def _add_sweep_command(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--strategy", type=_flags.comma_list, default=("split",),
                      help="comma-separated: split, mirrored, multiworker (worker "
                      "processes of this machine) (default: split)")
+    run.add_argument("--forecast", metavar="HARDWARE",
+                     help="also forecast the model on HARDWARE, a machine of "
+                     "'nbreplica forecast --list-hardware', and show it beside the "
+                     "measurements")
+    _add_precision_arguments(run)
+    run.add_argument("--samples", type=_flags.positive("--samples"), default=4096,
+                     help="synthetic examples (default: 4096)")
+    run.add_argument("--name", help="sweep name in the results store")
+    run.add_argument("--results", metavar="PATH",
+                     help="results file (default: $NBREPLICA_RESULTS or "
+                     "~/.nbreplica/results.sqlite)")
+    run.add_argument("--threshold", type=float, default=defaults.EFFICIENCY_THRESHOLD,
+                     help="efficiency threshold of the recommended device count "
+                     f"(default: {defaults.EFFICIENCY_THRESHOLD})")
+    run.add_argument("--verbose", action="store_true",
+                     help="show TensorFlow's start-up messages")
+    run.set_defaults(run=_run_sweep)
+
+
+def _add_precision_arguments(run: argparse.ArgumentParser) -> None:
+    """The sweep's options of how long each point is measured, and how often."""
     run.add_argument("--repeats", type=_flags.positive("--repeats"), default=defaults.REPEATS,
                      help="repeats of every point; an adaptive sweep adds more "
                      f"(default: {defaults.REPEATS})")
@@ -112,18 +133,6 @@ def _add_sweep_command(commands: argparse._SubParsersAction) -> None:
                      help="untimed training steps before each point's timed ones: the "
                      "first traces the step function, the others let the input pipeline "
                      f"and memory settle (default: {defaults.WARMUP_STEPS})")
-    run.add_argument("--samples", type=_flags.positive("--samples"), default=4096,
-                     help="synthetic examples (default: 4096)")
-    run.add_argument("--name", help="sweep name in the results store")
-    run.add_argument("--results", metavar="PATH",
-                     help="results file (default: $NBREPLICA_RESULTS or "
-                     "~/.nbreplica/results.sqlite)")
-    run.add_argument("--threshold", type=float, default=defaults.EFFICIENCY_THRESHOLD,
-                     help="efficiency threshold of the recommended device count "
-                     f"(default: {defaults.EFFICIENCY_THRESHOLD})")
-    run.add_argument("--verbose", action="store_true",
-                     help="show TensorFlow's start-up messages")
-    run.set_defaults(run=_run_sweep)
 
 
 def _add_forecast_command(commands: argparse._SubParsersAction) -> None:
@@ -264,6 +273,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
             name=args.name,
             results_path=args.results,
             efficiency_threshold=args.threshold,
+            forecast=args.forecast,
         )
     except SweepInterrupted as stop:
         _report(stop.result, args.out)

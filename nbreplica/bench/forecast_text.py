@@ -60,3 +60,40 @@ def catalogue_lines(catalogue: pd.DataFrame) -> list[str]:
     """The machines of :func:`nbreplica.hardware_catalogue` as a table."""
     return ["Machines a forecast knows (--hardware NAME):", *terminal.render(
         [terminal.Column(name, list(catalogue[name]), left=True) for name in catalogue])]
+
+
+def sweep_forecast_lines(forecast: Forecast | None, emulated_law: bool,
+                         width: int = terminal.WIDTH) -> list[str]:
+    """Under a sweep's table: its forecast's speedup per device count beside what the
+    sweep measured, and, where a law was fitted to emulated points
+    (``emulated_law``), what it can and cannot say about GPUs."""
+    lines = []
+    if forecast is not None:
+        frame = forecast.frame
+        lines += [f"{forecast_title(forecast)} ({forecast.strategy}, {forecast.scaling} "
+                  "scaling; a forecast for real GPUs, not a measurement):", *terminal.render([
+                      terminal.Column("devices", [str(n) for n in frame["devices"]]),
+                      terminal.Column("speedup (forecast)", [f"{s:.2f}" for s in frame["speedup"]]),
+                      terminal.Column("efficiency (forecast)",
+                                      [f"{e:.0%}" for e in frame["efficiency"]]),
+                      terminal.Column("bound by (forecast)", list(frame["bottleneck"]),
+                                      left=True)])]
+    if emulated_law:
+        lines.append(terminal.wrapped(emulated_law_note(forecast), width))
+    return lines
+
+
+def emulated_law_note(forecast: Forecast | None) -> str:
+    """What a law fitted to emulated points says: how the step splits over one CPU's
+    cores, extrapolated; GPUs are the forecast's to speak for."""
+    where = (f"the {forecast.label} speaks for them" if forecast is not None else
+             "nbreplica.forecast (sweep(..., forecast=HARDWARE), nbreplica sweep --forecast "
+             "HARDWARE) speaks for them")
+    return ("The points were measured on emulated devices sharing one CPU: the fitted law "
+            "and its predicted speedups at more devices extrapolate that sharing, not what "
+            f"GPUs would gain; {where}.")
+
+
+def forecast_title(forecast: Forecast) -> str:
+    """Its curve's label as a heading: ``"Forecast on dgx-a100"``."""
+    return forecast.label[:1].upper() + forecast.label[1:]

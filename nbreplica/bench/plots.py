@@ -9,6 +9,7 @@ even where pyplot was never imported.
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Iterator
 
 import numpy as np
@@ -18,10 +19,12 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from nbreplica.bench import defaults
+from nbreplica.bench.forecast_text import emulated_law_note
 from nbreplica.bench.laws import USL
 from nbreplica.bench.stats import scaling_curve, scaling_table, summarize
 from nbreplica.strategy.names import BASELINE
 from nbreplica.bench.tables import missed_target_note
+from nbreplica.forecasting.report import Forecast, plot_forecast
 
 EMULATED_NOTE = (
     "Emulated devices: TensorFlow logical devices sharing one CPU, not GPUs. "
@@ -53,6 +56,7 @@ def scaling_figure(
     *,
     threshold: float = defaults.EFFICIENCY_THRESHOLD,
     predict_at: tuple[int, ...] = (16, 32),
+    forecast: Forecast | None = None,
 ) -> Figure:
     """Speedup, efficiency and throughput against the device count, one line per
     (sweep, strategy), with the summary's intervals as error bars.
@@ -90,6 +94,8 @@ def scaling_figure(
                                color, grid, predict_at)
             if misfit:
                 misfits.append(misfit)
+    if forecast is not None:
+        plot_forecast(forecast, speedup_axes, color="dimgrey")
     efficiency_axes.axhline(threshold * 100, color="grey", linestyle=":",
                             label=f"threshold {threshold:.0%}")
     speedup_axes.set_yscale("log", base=2)
@@ -105,6 +111,8 @@ def scaling_figure(
         notes.append(missed)
     if summary["emulated"].astype(bool).any():
         notes.append(EMULATED_NOTE)
+        if fits["law"].notna().any():
+            notes.append(textwrap.fill(emulated_law_note(forecast), 160))
     for line, note in enumerate(notes):
         figure.text(0.5, -0.02 - 0.05 * line, note, ha="center", va="top",
                     color="firebrick")

@@ -6,14 +6,18 @@ from __future__ import annotations
 import base64
 import html
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import pandas as pd
 from matplotlib.figure import Figure
 
+from nbreplica.bench.forecast_text import forecast_title, sweep_forecast_lines
 from nbreplica.bench.plots import EMULATED_NOTE, figure_png, has_device_counters
 from nbreplica.bench.tables import as_html, as_text, html_table
 from nbreplica.bench.terminal import wrapped
+
+if TYPE_CHECKING:
+    from nbreplica.forecasting.report import Forecast
 
 _NOTE_STYLE = "color: #a02020"
 SIMULATED_NOTE = ("Simulated GPUs: memory and utilization come from the simulated NVML "
@@ -34,6 +38,7 @@ class ReportedSweep(Protocol):
     samples: pd.DataFrame
     frame: pd.DataFrame
     scaling: pd.DataFrame
+    forecast: Forecast | None
 
     def plot(self) -> Figure: ...
 
@@ -62,7 +67,16 @@ def summary_text(result: ReportedSweep) -> str:
     recommendations, as plain text that fits a terminal (a terminal's display of a
     sweep)."""
     return "\n".join([heading(result), *device_notes(result),
-                      as_text(result.frame, result.scaling, result.confidence)])
+                      as_text(result.frame, result.scaling, result.confidence),
+                      *forecast_notes(result)])
+
+
+def forecast_notes(result: ReportedSweep) -> list[str]:
+    """Under the table: the sweep's forecast, and what a law fitted to emulated points
+    cannot say (see :func:`~nbreplica.bench.forecast_text.sweep_forecast_lines`)."""
+    fitted = bool(result.scaling["law"].notna().any())
+    lines = sweep_forecast_lines(result.forecast, fitted and _emulated(result))
+    return ["", *lines] if lines else []
 
 
 def device_notes(result: ReportedSweep, simulated: bool = False) -> list[str]:
@@ -81,8 +95,16 @@ def summary_html(result: ReportedSweep) -> str:
         f"<div class='nbreplica-sweep'><p><b>{html.escape(heading(result))}</b></p>",
         *_emulated_note(result),
         as_html(result.frame, result.scaling, result.confidence),
+        *_forecast_html(result),
         "</div>",
     ])
+
+
+def _forecast_html(result: ReportedSweep) -> list[str]:
+    """:func:`forecast_notes` as preformatted HTML (nothing when there are none)."""
+    notes = forecast_notes(result)[1:]
+    text = "\n".join(notes)
+    return [f"<pre>{html.escape(text)}</pre>"] if notes else []
 
 
 def _emulated(result: ReportedSweep) -> bool:
@@ -101,6 +123,9 @@ def save(result: ReportedSweep, directory: Path) -> dict[str, Path]:
     paths = {"summary": directory / "summary.csv", "runs": directory / "runs.csv"}
     result.frame.to_csv(paths["summary"], index=False)
     result.runs.to_csv(paths["runs"], index=False)
+    if result.forecast is not None:
+        paths["forecast"] = directory / "forecast.csv"
+        result.forecast.frame.to_csv(paths["forecast"], index=False)
     images = {"scaling": figure_png(result.plot())}
     if has_device_counters(result.samples):
         images["utilization"] = figure_png(result.plot_utilization())
@@ -157,11 +182,22 @@ def render_html(result: ReportedSweep, images: dict[str, bytes]) -> str:
         as_html(result.frame, result.scaling, result.confidence),
         "<h2>Fitted scaling law</h2>",
         html_table(result.scaling),
+        *_forecast_section(result),
     ]
     if "utilization" in images:
         parts += ["<h2>Devices</h2>", _image(images["utilization"], "Device utilization")]
     parts += ["<h2>Every run</h2>", html_table(runs), "</body></html>"]
     return "\n".join(parts)
+
+
+def _forecast_section(result: ReportedSweep) -> list[str]:
+    """The forecast beside the measurements (its explanation in full), and what a law
+    fitted to emulated points cannot say."""
+    parts = _forecast_html(result)
+    if result.forecast is not None:
+        parts = [f"<h2>{html.escape(forecast_title(result.forecast))}</h2>", *parts,
+                 f"<pre>{html.escape(result.forecast.explain())}</pre>"]
+    return parts
 
 
 def _environment(result: ReportedSweep) -> dict[str, str]:

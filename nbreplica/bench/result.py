@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -12,10 +12,13 @@ from matplotlib.figure import Figure
 from nbreplica.bench import defaults
 from nbreplica.bench.plots import scaling_figure, utilization_figure
 from nbreplica.bench.report import save as save_report
-from nbreplica.bench.report import summary_html, summary_text
+from nbreplica.bench.report import forecast_notes, summary_html, summary_text
 from nbreplica.bench.stats import scaling_table, summarize
 from nbreplica.bench.store import existing_store, stored_runs
 from nbreplica.bench.tables import as_text
+
+if TYPE_CHECKING:
+    from nbreplica.forecasting.report import Forecast
 
 
 class PrettyPrinter(Protocol):
@@ -50,6 +53,10 @@ class SweepResult:
             :func:`nbreplica.load_results`.
         results_path: the results file every point was appended to.
         interrupted: the sweep was stopped before measuring every planned point.
+        forecast: with ``sweep(..., forecast=HARDWARE)``, the forecast
+            (:func:`nbreplica.forecast`) of the sweep's model on that machine, shown
+            beside the measurements in the table, the plot and the report; ``None``
+            otherwise, and for a sweep loaded from the results file.
 
     In a notebook a result shows as its summary table (figures with intervals,
     efficiency, step times, unreliable figures marked with the reason) and each
@@ -81,6 +88,7 @@ class SweepResult:
         self.efficiency_threshold = efficiency_threshold
         self.frame = summarize(runs, confidence)
         self.scaling = scaling_table(self.frame, efficiency_threshold)
+        self.forecast: Forecast | None = None
 
     @classmethod
     def load(
@@ -125,8 +133,10 @@ class SweepResult:
     def plot(self) -> Figure:
         """Speedup (with the ideal line and the fitted law), efficiency and throughput
         against the device count, with the intervals as error bars; unreliable
-        points hollow and grey, without error bars, and said why below."""
-        return scaling_figure(self.frame, threshold=self.efficiency_threshold)
+        points hollow and grey, without error bars, and said why below; with a
+        :attr:`forecast`, its speedup as a dashed "forecast on <hardware>" line."""
+        return scaling_figure(self.frame, threshold=self.efficiency_threshold,
+                              forecast=self.forecast)
 
     def plot_utilization(self) -> Figure:
         """Each device's utilization and memory over the sweep's time.
@@ -137,8 +147,10 @@ class SweepResult:
         return utilization_figure(self.samples, self.frame)
 
     def table(self) -> str:
-        """The summary as a fixed-width text table (what the command line prints)."""
-        return as_text(self.frame, self.scaling, self.confidence)
+        """The summary as a fixed-width text table (what the command line prints),
+        with the :attr:`forecast` beside it."""
+        return "\n".join([as_text(self.frame, self.scaling, self.confidence),
+                          *forecast_notes(self)])
 
     def save(self, directory: str | os.PathLike[str]) -> dict[str, Path]:
         """Write the report to ``directory`` (created if needed) and return the paths.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import tensorflow as tf
@@ -14,7 +14,7 @@ from nbreplica._checks import is_whole
 from nbreplica.gpus.replicas import chosen_devices
 from nbreplica.bench.data import SweepData
 from nbreplica.bench import defaults
-from nbreplica.bench.engine import Measured, SweepPlan, run_sweep
+from nbreplica.bench.engine import Measured, SweepOutcome, SweepPlan, run_sweep
 from nbreplica.bench.measure import ModelFn, Point, PointSettings, measure_point
 from nbreplica.bench.multiworker import measure_across_workers, point_devices
 from nbreplica.bench.progress import Progress, Status, make_progress, titled
@@ -23,6 +23,11 @@ from nbreplica.bench.reliability import calibrated_steps
 from nbreplica.bench.result import SweepInterrupted, SweepResult
 from nbreplica.bench.schedule import Kind, Precision, Schedule
 from nbreplica.bench.store import ResultsStore
+from nbreplica.forecasting.api import STRATEGIES as FORECAST_STRATEGIES
+from nbreplica.forecasting.api import forecast as forecast_model
+from nbreplica.forecasting.catalogue import resolve_hardware
+from nbreplica.forecasting.hardware import Hardware
+from nbreplica.forecasting.report import Forecast
 from nbreplica.strategy.names import BASELINE, MULTIWORKER, STRATEGIES
 
 SCALINGS = ("strong", "weak")
@@ -50,6 +55,7 @@ def sweep(
     replicate_options: Mapping[str, Any] | None = None,
     cross_device_ops: tf.distribute.CrossDeviceOps | None = None,
     progress: bool | Progress | None = None,
+    forecast: Hardware | str | None = None,
 ) -> SweepResult:
     """Measure how training speed scales with the number of devices.
 
@@ -126,6 +132,12 @@ def sweep(
         progress: ``None``/``True`` shows a tqdm progress bar (a widget in a
             notebook, a text bar elsewhere) with the current point and the time
             left, ``False`` nothing; or a custom ``Progress``.
+        forecast: a machine (a :class:`nbreplica.Hardware` or a name of
+            :func:`nbreplica.hardware_catalogue`): once measured, the sweep's model is
+            forecast on it (:func:`nbreplica.forecast`, at the sweep's batch,
+            scaling, device counts up to the machine's GPUs, its first strategy
+            of ``"split"``/``"mirrored"`` and ``replicate_options``), and the
+            forecast shows beside the measurements (:attr:`SweepResult.forecast`).
 
     Returns:
         A :class:`SweepResult`.
@@ -154,7 +166,7 @@ def sweep(
     counts = _device_counts(devices, len(available) if set(strategies) - {MULTIWORKER} else None)
     _check_settings(scaling=scaling, batch_size=batch_size, repeats=repeats,
                     warmup_steps=warmup_steps, efficiency_threshold=efficiency_threshold,
-                    confidence=confidence, sample_interval=sample_interval,
+                    confidence=confidence, sample_interval=sample_interval, forecast=forecast,
                     **({} if steps is None else {"steps": steps}))
     precision = Precision.of(repeats, target_ci, budget)
 
@@ -188,9 +200,35 @@ def sweep(
     outcome = run_sweep(plan, recorder, measure, reporter,
                         titled(f"Sweep of {len(counts)} device counts", available),
                         prepare=calibrate if steps is None else None)
+    return _finished(outcome, forecast, lambda machine: _forecast(
+        model_fn(), machine, counts, batch_size, scaling, strategies, replicate_options))
+
+
+def _finished(outcome: SweepOutcome, hardware: Hardware | str | None,
+              forecast_on: Callable[[Hardware], Forecast]) -> SweepResult:
+    """The sweep's result, with its forecast on ``hardware`` if any.
+
+    Raises:
+        SweepInterrupted: the sweep was interrupted (and nothing is forecast).
+    """
     if outcome.error is not None:
         raise SweepInterrupted(outcome.result) from outcome.error
+    if hardware is not None:
+        outcome.result.forecast = forecast_on(resolve_hardware(hardware))
     return outcome.result
+
+
+def _forecast(model: Any, machine: Hardware, counts: Sequence[int], batch_size: int,
+              scaling: str, strategies: Sequence[str],
+              replicate_options: Mapping[str, Any] | None) -> Forecast:
+    """The forecast of ``model`` as the sweep trained it, on ``machine``'s GPU counts
+    among ``counts``."""
+    strategy = next((s for s in strategies if s in FORECAST_STRATEGIES), "split")
+    fits = [n for n in counts if n <= machine.gpus and (scaling == "weak" or n <= batch_size)]
+    options = {k: v for k, v in (replicate_options or {}).items()
+               if k in ("cpu_merge", "cpu_relocation")}
+    return forecast_model(model, batch_size, devices=fits, hardware=machine,
+                          strategy=strategy, scaling=scaling, **options)
 
 
 #: Timed steps of the unrecorded baseline that calibrates ``steps=None``.
@@ -265,7 +303,10 @@ def _strategies(strategy: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def _check_settings(*, scaling: str, efficiency_threshold: float, confidence: float,
-                    sample_interval: float, **counts: int) -> None:
+                    sample_interval: float, forecast: Hardware | str | None,
+                    **counts: int) -> None:
+    if forecast is not None:
+        resolve_hardware(forecast)  # an unknown machine fails before anything is measured
     if scaling not in SCALINGS:
         raise ValueError(f"scaling must be one of {SCALINGS}. Received: scaling={scaling!r}")
     for label, value in counts.items():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 from dataclasses import dataclass
 
 from nbreplica.bench.forecast_text import forecast_lines
@@ -31,8 +32,6 @@ class ForecastView:
         return "\n".join(forecast_lines(self.forecast))
 
     def _repr_html_(self) -> str:
-        import io
-
         import matplotlib.pyplot as plt
 
         figure = self.forecast.plot()
@@ -46,21 +45,35 @@ class ForecastView:
 
 
 def forecast_of_cell(run: CellRun, hardware: Hardware, strategy: str) -> ForecastView | str:
+    """:func:`cell_forecast` to show; or, when there is nothing to forecast or the
+    model cannot be forecast, a line that says why."""
+    try:
+        return ForecastView(cell_forecast(run, hardware, strategy))
+    except (TypeError, ValueError) as error:
+        return str(error)
+
+
+def cell_forecast(run: CellRun, hardware: Hardware, strategy: str) -> Forecast:
     """The forecast on ``hardware`` of the model the cell's first counted ``fit``
-    trained, with ``strategy`` (``"split"`` or ``"mirrored"``); or, when there is
-    none or it cannot be forecast, a line that says why."""
+    trained, with ``strategy`` (``"split"`` or ``"mirrored"``).
+
+    Raises:
+        ValueError, TypeError: the cell made no such ``fit`` call, or the model cannot
+            be forecast (the message says why).
+    """
     fit = next((record for record in run.fits if record.layout is not None), None)
     if fit is None:
-        return ("Nothing to forecast: --forecast forecasts the model a fit call in the cell "
-                "trains on arrays or a batched tf.data.Dataset, and the cell made no such "
-                f"call. Received: {len(run.fits)} fit call(s) with a batch size")
+        raise ValueError(
+            "Nothing to forecast: --forecast forecasts the model a fit call in the cell "
+            "trains on arrays or a batched tf.data.Dataset, and the cell made no such "
+            f"call. Received: {len(run.fits)} fit call(s), none with a known batch size")
     batch = fit.layout.batch_size
     counts = [n for n in _doublings(hardware.gpus) if n <= batch]
     try:
-        return ForecastView(forecast(fit.model, batch, devices=counts, hardware=hardware,
-                                     strategy=strategy, scaling="strong"))
+        return forecast(fit.model, batch, devices=counts, hardware=hardware,
+                        strategy=strategy, scaling="strong")
     except (TypeError, ValueError) as error:
-        return f"Model {fit.model.name!r} was not forecast: {error}"
+        raise type(error)(f"Model {fit.model.name!r} was not forecast: {error}") from None
 
 
 def _doublings(gpus: int) -> list[int]:

@@ -205,7 +205,10 @@ class ReplicateMagics(Magics):
           forecast for real GPUs, not a measurement of this machine.
         - A cell without such a ``fit`` call, or a model whose step cannot be traced,
           gets a line saying why instead; the cell itself does not fail.
-        - It does not combine with ``--workers N``.
+        - It does not combine with ``--workers N``. With ``--sweep``, the model of the
+          sweep's last run is forecast, and the sweep's report
+          shows the forecast's speedup as a dashed "forecast on HARDWARE" line beside
+          the measured one, and its table under the measured table.
 
         With one device (``-n 1``, ``--gpus 3``, the 1-device sweep point), the
         cell runs unchanged under ``tf.device`` of that device, whatever the
@@ -303,7 +306,8 @@ class ReplicateMagics(Magics):
             args.budget or defaults.BUDGET_S)
         outcome = sweep_cell(self.shell, cell, devices, counts, strategy, precision,
                              name=args.name, monitor=args.monitor,
-                             progress=make_progress(False if args.quiet else None))
+                             progress=make_progress(False if args.quiet else None),
+                             forecast_on=args.forecast)
         if outcome.result is not None:
             self.last_sweep = outcome.result
             if not args.quiet:

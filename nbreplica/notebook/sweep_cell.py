@@ -24,9 +24,13 @@ from nbreplica.bench.multiworker import point_devices
 from nbreplica.bench.progress import Progress, titled
 from nbreplica.bench.recorder import Recorder
 from nbreplica.bench.schedule import Precision
+from nbreplica.bench.result import SweepResult
 from nbreplica.bench.store import ResultsStore
+from nbreplica.forecasting.api import STRATEGIES as FORECAST_STRATEGIES
+from nbreplica.forecasting.hardware import Hardware
 from nbreplica.strategy.names import MULTIWORKER
 from nbreplica.notebook.cell_parallel import CellRun, run_parallel
+from nbreplica.notebook.forecast_cell import cell_forecast
 from nbreplica.notebook.training import TrainingStats
 from nbreplica.notebook.worker_cell import sweep_point_in_workers
 
@@ -36,7 +40,8 @@ SCALING = "strong"
 
 def sweep_cell(shell: InteractiveShell, body: str, devices: Sequence[Accelerator],
                counts: Sequence[int], strategy: str, precision: Precision, *,
-               name: str | None, monitor: bool, progress: Progress) -> SweepOutcome:
+               name: str | None, monitor: bool, progress: Progress,
+               forecast_on: Hardware | None = None) -> SweepOutcome:
     """Run ``body`` once per point of the sweep over ``counts`` devices (1, the
     baseline, first in every repeat; see :mod:`nbreplica.bench.schedule`), store each
     measured point, and stop at the first error or interrupt (the points measured so
@@ -46,7 +51,9 @@ def sweep_cell(shell: InteractiveShell, body: str, devices: Sequence[Accelerator
 
     Every run's output is captured: a failing run's is shown, and the last run's
     once the sweep has decided it is the last (an adaptive sweep decides as it
-    goes). The namespace is the last run's.
+    goes). The namespace is the last run's. With ``forecast_on``, the model the last
+    run trained is forecast on that machine (:attr:`SweepResult.forecast`), or a line
+    says why it was not.
 
     Raises:
         UsageError: a run trained nothing, or with data of unknown batch size; the
@@ -66,6 +73,7 @@ def sweep_cell(shell: InteractiveShell, body: str, devices: Sequence[Accelerator
                      defaults.EFFICIENCY_THRESHOLD, defaults.CONFIDENCE)
     origin = time.monotonic()
     last_output: list[CapturedIO] = []
+    last_run: list[CellRun] = []
 
     def measure(point: Point) -> Measured:
         with capture_output() as captured:
@@ -76,6 +84,7 @@ def sweep_cell(shell: InteractiveShell, body: str, devices: Sequence[Accelerator
             captured.show()
             raise StopSweep(run.error)
         last_output[:] = [captured]
+        last_run[:] = [run]
         stats = _training(run)
         return Measured(dataclasses.replace(point, global_batch_size=stats.batch_size),
                         _measurement(run, stats, origin),
@@ -85,7 +94,18 @@ def sweep_cell(shell: InteractiveShell, body: str, devices: Sequence[Accelerator
     outcome = run_sweep(plan, recorder, measure, progress,
                         titled(title, devices),
                         after_last=lambda: last_output[0].show())
+    if forecast_on is not None and outcome.error is None and last_run:
+        _add_forecast(outcome.result, last_run[0], forecast_on, strategy)
     return outcome if recorder.records else SweepOutcome(None, outcome.error)
+
+
+def _add_forecast(result: SweepResult, run: CellRun, hardware: Hardware, strategy: str) -> None:
+    # Workers all-reduce their gradients, as MirroredStrategy does.
+    forecast_strategy = strategy if strategy in FORECAST_STRATEGIES else "mirrored"
+    try:
+        result.forecast = cell_forecast(run, hardware, forecast_strategy)
+    except (TypeError, ValueError) as error:
+        print(error)
 
 
 def _training(run: CellRun) -> TrainingStats:
