@@ -123,7 +123,7 @@ def _add_precision_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--target-ci", type=_flags.target_ci, default=defaults.TARGET_CI,
                      metavar="WIDTH",
                      help="add repeats until every speedup interval is at most WIDTH "
-                     "wide, relative to the median; 0 measures exactly --repeats "
+                     "wide, relative to the speedup; 0 measures exactly --repeats "
                      f"repeats (default: {defaults.TARGET_CI})")
     run.add_argument("--budget", type=_flags.seconds("--budget"), default=defaults.BUDGET_S,
                      metavar="SECONDS", help="time an adaptive sweep may take "

@@ -77,7 +77,7 @@ class ReplicateMagics(Magics):
                    f"adds (default: {defaults.REPEATS})")
     @argument("--target-ci", type=flags.target_ci, metavar="WIDTH",
               help="with --sweep: add repeats until every speedup interval is at most "
-                   "WIDTH wide, relative to the median; 0 runs exactly --repeats "
+                   "WIDTH wide, relative to the speedup; 0 runs exactly --repeats "
                    f"(default: {defaults.TARGET_CI})")
     @argument("--budget", type=flags.seconds("--budget"), metavar="SECONDS",
               help="with --sweep: the time an adaptive sweep may take (default: "
@@ -215,12 +215,12 @@ class ReplicateMagics(Magics):
         strategy.
 
         Sweeps: ``--sweep 1,2,4,8`` runs the cell once per device count and
-        ``--repeats`` times (default 3), counts in increasing order within each
-        repeat, each on the first devices of those chosen above; then, as
-        ``nbreplica.sweep`` does, it adds repeats of the counts whose speedup
-        interval is wider than ``--target-ci`` (default 0.10, relative to the
-        median; 0 adds none) until all are within it or ``--budget`` seconds
-        (default 180) would be exceeded. The cell must
+        ``--repeats`` times, counts in increasing order within each repeat, each on
+        the first devices of those chosen above; then, as ``nbreplica.sweep``
+        does, it adds repeats of the counts whose speedup interval is wider than
+        ``--target-ci`` (relative to the speedup; 0 adds none) until all are within
+        it or ``--budget`` seconds would be exceeded (the defaults are in the
+        options above). The cell must
         train a model with ``fit`` on arrays or a batched ``tf.data.Dataset`` (so
         that samples can be counted) at the same batch size on every count (strong
         scaling). Every run is stored in the results file (``$NBREPLICA_RESULTS``,
