@@ -97,13 +97,18 @@ def test_interrupted_command_keeps_and_reports_what_it_measured(tmp_path, enviro
                                        "--target-ci", "0"),
                                env=environment, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 240
-    for line in process.stderr:  # each redraw of the bar ends in "\r", read as a line
-        assert time.monotonic() < deadline
-        if ": 3/200 |" in line:
-            break
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=120)
+    try:
+        deadline = time.monotonic() + 240
+        for line in process.stderr:  # each redraw of the bar ends in "\r", read as a line
+            assert time.monotonic() < deadline
+            if ": 3/200 |" in line:
+                break
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:  # a failed wait must not leave the sweep running
+        if process.poll() is None:
+            process.kill()
+            process.wait()
     assert process.returncode == 130, stderr
     assert "interrupted after" in stderr and "nbreplica.load_results(" in stderr
     assert "Report:" in stdout
