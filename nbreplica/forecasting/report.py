@@ -102,7 +102,7 @@ class Forecast:
         if self.recommendations:
             lines += ["", "  Recommendations (forecast):"]
             lines += [f"  - {text}" for text in self.recommendations]
-        lines += ["", "  Assumptions:"] + [f"  - {text}" for text in self.assumptions]
+        lines += ["", "  Forecast assumptions:"] + [f"  - {text}" for text in self.assumptions]
         return "\n".join(lines)
 
     def __str__(self) -> str:

@@ -47,7 +47,7 @@ def test_the_explanation_is_labelled_a_forecast_and_recommends(weak):
     text = str(weak)
     assert text.startswith("Forecast: mlp on dgx1-v100")
     assert "bound by (forecast)" in text and "Recommendations (forecast)" in text
-    assert "80% efficiency" in text and "Assumptions" in text
+    assert "80% efficiency" in text and "Forecast assumptions:" in text
 
 
 def test_the_plot_is_titled_a_forecast_and_draws_onto_an_existing_axes(weak):
