@@ -66,6 +66,15 @@ def test_a_measured_step_anchors_the_one_device_step(model):
     assert "anchored to the measured one-device step" in anchored.explain()
 
 
+def test_an_input_pipeline_is_forecast_and_stated_in_the_assumptions(model):
+    fed = nbreplica.forecast(model, 32, devices=(8,), hardware="dgx1-v100",
+                             strategy="mirrored", input_cpu_seconds=0.01)
+    assert list(fed.frame["bottleneck"]) == ["input pipeline on 5 host cores per GPU"] * 2
+    assert fed.frame["speedup"].iloc[-1] == pytest.approx(8 * 2.2 / (3.6 - 1.4 / 8))
+    assert "input pipeline: 0.01 CPU core-seconds per sample" in fed.explain()
+    assert "no input pipeline" in nbreplica.forecast(model, 32, devices=(2,)).explain()
+
+
 def test_strong_scaling_splits_the_global_batch(model):
     strong = nbreplica.forecast(model, 64, devices=(2, 4), hardware="8xL4-pcie4",
                                 scaling="strong")
@@ -101,6 +110,10 @@ def test_an_unknown_hardware_lists_the_catalogue(model):
     ({"scaling": "both"}, "Received: scaling='both'"),
     ({"step_time": -1.0}, "Received: step_time=-1.0"),
     ({"step_time": 1e-9}, "step_time is shorter than"),
+    ({"input_cpu_seconds": 0}, "Received: input_cpu_seconds=0"),
+    ({"input_cpu_seconds": 1e-3, "devices": (2,), "hardware": nbreplica.Hardware(
+        "box", "a box", 2, {"float32": 1e12}, 1e11, 4, 16, 1, 1e11)},
+     "set Hardware(host_cores=...). Received: hardware='box' with host_cores=0"),
 ])
 def test_bad_arguments_say_what_is_wrong(model, arguments, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
