@@ -206,10 +206,24 @@ def _summary(results: list[tuple[Row, float, float, float]]) -> None:
     print(f"\nmean absolute error of the 8-GPU speedup over {len(results)} rows (forecast):")
     for name, values in columns.items():
         print(f"  {name:34} {np.nanmean(np.abs(np.array(values) - published)):.2f}x")
+    _per_table(results)
     worst = sorted(results, key=lambda r: r[0].published)[:3]
     print("rows that scale worst, published:", ", ".join(r.name for r, *_ in worst))
     print("rows that scale worst, forecast: ",
           ", ".join(r.name for r, *_ in sorted(results, key=lambda r: r[1])[:3]))
+
+
+def _per_table(results: list[tuple[Row, float, float, float]]) -> None:
+    """Per published table (a model on a machine), the mean absolute error at 8 GPUs of
+    the forecast and of both baselines."""
+    print("\nper table (model on machine): forecast / linear / Amdahl of an emulated sweep")
+    for key in dict.fromkeys((r.model, r.hardware) for r, *_ in results):
+        rows = [(r, a, f) for r, a, _, f in results if (r.model, r.hardware) == key]
+        errors = [np.mean([abs(value - r.published) for r, value in pairs]) for pairs in (
+            [(r, a) for r, a, _ in rows], [(r, 8.0) for r, *_ in rows],
+            [(r, f) for r, _, f in rows])]
+        print(f"  {key[0]} on {key[1]:10} {errors[0]:.2f}x / {errors[1]:.2f}x / "
+              f"{errors[2]:.2f}x")
 
 
 if __name__ == "__main__":
