@@ -46,15 +46,26 @@ _ASSUMED_SWITCH = "assumed: two GPUs per PCIe switch, as in the DGX A100 whitepa
 
 
 def _catalogue() -> dict[str, Hardware]:
-    machines = [
-        Hardware("8xK80-pcie3", "8 Tesla K80 GPUs (4 boards) on PCIe 3.0: a p2.8xlarge-class cloud machine",
-                 8, {"float32": 4.37 * TERA}, 240 * GIGA, 3, 16, 2, 76.8 * GIGA,
-                 host_cores=16, host_base_clock=2.3, host_turbo_clock=3.0,
-                 sources={"host_cores": _E5_2686_CLOCKS, "host_turbo_clock": _E5_2686_CLOCKS,
-                          "peak_flops": _K80, "memory_bandwidth": _K80, "gpus": _AWS_P2,
-                          "gpus_per_pcie_switch": "NVIDIA Tesla K80 board specification: "
-                          "two GPUs behind one on-board PCIe switch",
-                          "host_memory_bandwidth": _E5_2686}),
+    machines = [_k80(), *_dgx(), *_pcie4()]
+    return {machine.name: machine for machine in machines}
+
+
+def _k80() -> Hardware:
+    """The PCIe 3.0 cloud machine of K80 boards."""
+    return Hardware(
+        "8xK80-pcie3", "8 Tesla K80 GPUs (4 boards) on PCIe 3.0: a p2.8xlarge-class cloud machine",
+        8, {"float32": 4.37 * TERA}, 240 * GIGA, 3, 16, 2, 76.8 * GIGA,
+        host_cores=16, host_base_clock=2.3, host_turbo_clock=3.0,
+        sources={"host_cores": _E5_2686_CLOCKS, "host_turbo_clock": _E5_2686_CLOCKS,
+                 "peak_flops": _K80, "memory_bandwidth": _K80, "gpus": _AWS_P2,
+                 "gpus_per_pcie_switch": "NVIDIA Tesla K80 board specification: "
+                 "two GPUs behind one on-board PCIe switch",
+                 "host_memory_bandwidth": _E5_2686})
+
+
+def _dgx() -> list[Hardware]:
+    """The NVLink machines: DGX-1 (P100, V100), DGX A100, DGX H100."""
+    return [
         Hardware("dgx1-p100", "NVIDIA DGX-1 with 8 Tesla P100 SXM2 (NVLink 1, hybrid cube-mesh)",
                  8, {"float32": 10.6 * TERA, "float16": 21.2 * TERA}, 732 * GIGA, 3, 16, 2,
                  153.6 * GIGA, 80 * GIGA, "mesh",
@@ -90,6 +101,12 @@ def _catalogue() -> dict[str, Hardware]:
                           "nvlink_bandwidth": _H100, "topology": _DGXH100,
                           "gpus_per_pcie_switch": _ASSUMED_SWITCH,
                           "host_memory_bandwidth": _DGXH100}),
+    ]
+
+
+def _pcie4() -> list[Hardware]:
+    """The PCIe 4.0 machines without NVLink."""
+    return [
         Hardware("8xL4-pcie4", "8 NVIDIA L4 GPUs on PCIe 4.0 (a g2-standard-96-class cloud machine)",
                  8, {"float32": 30.3 * TERA, "tf32": 60 * TERA, "float16": 121 * TERA,
                      "bfloat16": 121 * TERA}, 300 * GIGA, 4, 16, 2, 281.6 * GIGA,
@@ -110,7 +127,6 @@ def _catalogue() -> dict[str, Hardware]:
                           "host_memory_bandwidth": "assumed: AMD Threadripper PRO, 8 channels "
                           "DDR4-3200"}),
     ]
-    return {machine.name: machine for machine in machines}
 
 
 CATALOGUE: dict[str, Hardware] = _catalogue()
