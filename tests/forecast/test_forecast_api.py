@@ -72,6 +72,8 @@ def test_an_input_pipeline_is_forecast_and_stated_in_the_assumptions(model):
     assert list(fed.frame["bottleneck"]) == ["input pipeline on 5 host cores per GPU"] * 2
     assert fed.frame["speedup"].iloc[-1] == pytest.approx(8 * 2.2 / (3.6 - 1.4 / 8))
     assert "input pipeline: 0.01 CPU core-seconds per sample" in fed.explain()
+    needed = [text for text in fed.recommendations if text.startswith("the input pipeline")]
+    assert needed and "host cores per GPU instead of 5" in needed[0]
     assert "no input pipeline" in nbreplica.forecast(model, 32, devices=(2,)).explain()
 
 
