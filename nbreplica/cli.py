@@ -166,6 +166,11 @@ def _add_forecast_command(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--step-time", type=_flags.seconds("--step-time"), metavar="SECONDS",
                      help="measured seconds of one training step on one GPU of that "
                      "machine at the one-GPU batch; it anchors the forecast's compute")
+    run.add_argument("--input-cpu-seconds", type=_flags.seconds("--input-cpu-seconds"),
+                     metavar="SECONDS",
+                     help="CPU core-seconds the input pipeline spends on one sample; the "
+                     "forecast shares the host's cores out between the GPUs (default: "
+                     "no input pipeline)")
     run.add_argument("--no-cpu-merge", dest="cpu_merge", action="store_false",
                      help="split: merge the replicas' outputs on the first GPU, not on "
                      "the host (replicate's cpu_merge=False)")
@@ -302,7 +307,8 @@ def _run_forecast(args: argparse.Namespace) -> int:
         from nbreplica.forecasting.api import forecast
 
         given = {"devices": args.devices, "hardware": hardware, "strategy": args.strategy,
-                 "scaling": args.scaling, "step_time": args.step_time}
+                 "scaling": args.scaling, "step_time": args.step_time,
+                 "input_cpu_seconds": args.input_cpu_seconds}
         result = forecast(model, args.batch_size, cpu_merge=args.cpu_merge,
                           cpu_relocation=args.cpu_relocation,
                           **{name: value for name, value in given.items() if value is not None})

@@ -16,6 +16,7 @@ from nbreplica.bench.report import forecast_notes, summary_html, summary_text
 from nbreplica.bench.stats import scaling_table, summarize
 from nbreplica.bench.store import existing_store, stored_runs
 from nbreplica.bench.tables import as_text
+from nbreplica.forecasting.saved import forecast_from_json
 
 if TYPE_CHECKING:
     from nbreplica.forecasting.report import Forecast
@@ -55,8 +56,9 @@ class SweepResult:
         interrupted: the sweep was stopped before measuring every planned point.
         forecast: with ``sweep(..., forecast=HARDWARE)``, the forecast
             (:func:`nbreplica.forecast`) of the sweep's model on that machine, shown
-            beside the measurements in the table, the plot and the report; ``None``
-            otherwise, and for a sweep loaded from the results file.
+            beside the measurements in the table, the plot and the report, and kept
+            in the results file with the sweep (a loaded sweep has it again);
+            ``None`` otherwise, and for sweeps stored before forecasts were kept.
 
     In a notebook a result shows as its summary table (figures with intervals,
     efficiency, step times, unreliable figures marked with the reason) and each
@@ -117,10 +119,14 @@ class SweepResult:
             raise LookupError(f"No sweep is stored in {store.path} yet. Received: name=None")
         sweep_id = str(runs["sweep_id"].iloc[-1])
         runs = runs[runs["sweep_id"] == sweep_id].reset_index(drop=True)
-        return cls(
+        result = cls(
             runs, store.samples(sweep_id), name=str(runs["sweep_name"].iloc[0]),
             sweep_id=sweep_id, results_path=store.path, planned_points=len(runs),
         )
+        stored = store.forecast(sweep_id)
+        if stored is not None:
+            result.forecast = forecast_from_json(stored)
+        return result
 
     @property
     def recommended_devices(self) -> dict[str, int | None]:

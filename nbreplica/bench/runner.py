@@ -28,6 +28,7 @@ from nbreplica.forecasting.api import forecast as forecast_model
 from nbreplica.forecasting.catalogue import resolve_hardware
 from nbreplica.forecasting.hardware import Hardware
 from nbreplica.forecasting.report import Forecast
+from nbreplica.forecasting.saved import forecast_to_json
 from nbreplica.strategy.names import BASELINE, MULTIWORKER, STRATEGIES
 
 SCALINGS = ("strong", "weak")
@@ -214,7 +215,10 @@ def _finished(outcome: SweepOutcome, hardware: Hardware | str | None,
     if outcome.error is not None:
         raise SweepInterrupted(outcome.result) from outcome.error
     if hardware is not None:
-        outcome.result.forecast = forecast_on(resolve_hardware(hardware))
+        result = outcome.result
+        result.forecast = forecast_on(resolve_hardware(hardware))
+        ResultsStore(result.results_path).put_forecast(result.sweep_id,
+                                                       forecast_to_json(result.forecast))
     return outcome.result
 
 

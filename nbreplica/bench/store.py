@@ -66,6 +66,8 @@ RUN_COLUMNS = [field.name for field in dataclasses.fields(RunRecord)]
 SAMPLE_COLUMNS = ["sweep_id", "strategy", "devices", "repeat", "time", "device",
                   "metric", "value"]
 
+FORECAST_COLUMNS = ["sweep_id", "forecast"]
+
 _SQL_TYPES = {int: "INTEGER", float: "REAL", bool: "INTEGER", str: "TEXT"}
 
 
@@ -81,6 +83,9 @@ _SAMPLE_SCHEMA = {
     "sweep_id": "TEXT", "strategy": "TEXT", "devices": "INTEGER", "repeat": "INTEGER",
     "time": "REAL", "device": "TEXT", "metric": "TEXT", "value": "REAL",
 }
+#: A sweep's forecast (``sweep(..., forecast=HARDWARE)``) as JSON text; files written
+#: before forecasts were stored get the table, empty, when next opened.
+_FORECAST_SCHEMA = {"sweep_id": "TEXT", "forecast": "TEXT"}
 
 
 def default_results_path() -> Path:
@@ -153,6 +158,20 @@ class ResultsStore:
                 )
             connection.execute("COMMIT")
 
+    def put_forecast(self, sweep_id: str, forecast: str) -> None:
+        """Keep ``forecast`` (JSON text) as the forecast of sweep ``sweep_id``."""
+        with translated(self.path, self.received), closing(self._connect()) as connection:
+            connection.execute("INSERT INTO forecasts (sweep_id, forecast) VALUES (?, ?)",
+                               (sweep_id, forecast))
+
+    def forecast(self, sweep_id: str) -> str | None:
+        """The forecast last kept for sweep ``sweep_id`` (JSON text), or ``None``."""
+        with translated(self.path, self.received), closing(self._connect()) as connection:
+            row = connection.execute(
+                "SELECT forecast FROM forecasts WHERE sweep_id = ? ORDER BY rowid DESC LIMIT 1",
+                (sweep_id,)).fetchone()
+        return None if row is None else str(row[0])
+
     def runs(self, sweep: str | None = None) -> pd.DataFrame:
         """Every stored run, oldest first; ``sweep`` keeps one sweep (name or id)."""
         frame = self._select("runs", RUN_COLUMNS, sweep)
@@ -192,7 +211,8 @@ class ResultsStore:
     def _create_schema(connection: sqlite3.Connection) -> None:
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("BEGIN IMMEDIATE")
-        for table, schema in (("runs", _RUN_SCHEMA), ("samples", _SAMPLE_SCHEMA)):
+        for table, schema in (("runs", _RUN_SCHEMA), ("samples", _SAMPLE_SCHEMA),
+                              ("forecasts", _FORECAST_SCHEMA)):
             columns = ", ".join(f'"{name}" {kind}' for name, kind in schema.items())
             connection.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
             # A file written by an older nbreplica lacks newer columns: add them.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from nbreplica.forecasting import recommend, trace
@@ -29,14 +30,18 @@ ASSUMPTIONS = [
     "cpu_relocation=True, else on the first GPU",
     "mirrored: ring all-reduce of every gradient (NCCL's rings over every NVLink), "
     "after the backward pass",
-    "no input pipeline: the batch is ready in host memory at each step",
 ]
+NO_INPUT = "no input pipeline: the batch is ready in host memory at each step"
+INPUT = ("input pipeline: {seconds:.3g} CPU core-seconds per sample (on a core at its turbo "
+         "clock), prefetched while the GPUs compute; each GPU's on its share of the host's "
+         "cores ({cores:g}), which slow from the turbo clock (none busy) to the base clock "
+         "(all busy) in proportion to the GPUs in use")
 
 
 def forecast(model: Any, batch_size: int, devices: Sequence[int] = (1, 2, 4, 8),
              hardware: Hardware | str = "dgx-a100", strategy: str = "split",
              scaling: str = "weak", step_time: float | None = None, cpu_merge: bool = True,
-             cpu_relocation: bool = False) -> Forecast:
+             cpu_relocation: bool = False, input_cpu_seconds: float | None = None) -> Forecast:
     """Forecast how ``model``'s training step scales on ``hardware``'s GPUs.
 
     The step is traced, not run: ``replicate``'s step over two of this machine's
@@ -59,6 +64,10 @@ def forecast(model: Any, batch_size: int, devices: Sequence[int] = (1, 2, 4, 8),
         step_time: Measured seconds of one training step of ``model`` on one GPU of
             ``hardware`` at the one-device batch; it replaces the modelled compute.
         cpu_merge, cpu_relocation: ``replicate``'s options (``"split"`` only).
+        input_cpu_seconds: CPU core-seconds the input pipeline spends preparing one
+            sample (decoding, augmenting), on one host core at its turbo clock; the
+            forecast then shares the host's cores out between the GPUs (needs
+            ``Hardware.host_cores``). ``None``: the batch is ready in host memory.
 
     Returns:
         A :class:`nbreplica.forecasting.report.Forecast`.
@@ -69,11 +78,13 @@ def forecast(model: Any, batch_size: int, devices: Sequence[int] = (1, 2, 4, 8),
     """
     machine = resolve_hardware(hardware)
     counts = _check_arguments(batch_size, devices, machine, strategy, scaling, step_time)
+    _check_input(input_cpu_seconds, machine)
     trace.check_model(model)
     rows = per_replica_rows(batch_size, counts, scaling)
     profiles = {per_replica: trace.trace_split(model, per_replica, cpu_merge)
                 for per_replica in sorted(set(rows.values()))}
-    setup = Setup(machine, strategy, bool(cpu_merge), bool(cpu_relocation))
+    setup = Setup(machine, strategy, bool(cpu_merge), bool(cpu_relocation),
+                  input_cpu_seconds=float(input_cpu_seconds or 0.0))
     return forecast_from_profiles(model.name, profiles, rows, setup, scaling, step_time)
 
 
@@ -100,12 +111,20 @@ def forecast_from_profiles(model_name: str, profiles: dict[int, StepProfile],
         links=links_frame(steps),
         compute_source=_compute_source(step_time, setup),
         recommendations=recommend.recommendations(profiles[rows[last]], setup, last),
-        assumptions=list(ASSUMPTIONS))
+        assumptions=assumptions(setup))
+
+
+def assumptions(setup: Setup) -> list[str]:
+    """What a forecast with ``setup`` assumes, as its report lists it."""
+    if not setup.input_cpu_seconds:
+        return [*ASSUMPTIONS, NO_INPUT]
+    cores = setup.hardware.host_cores / setup.hardware.gpus
+    return [*ASSUMPTIONS, INPUT.format(seconds=setup.input_cpu_seconds, cores=cores)]
 
 
 def _anchored(setup: Setup, profile: StepProfile, step_time: float) -> Setup:
     """``setup`` with its GPU compute scaled so the one-device step takes ``step_time``."""
-    modelled = forecast_step(profile, setup, 1)
+    modelled = forecast_step(profile, replace(setup, input_cpu_seconds=0.0), 1)
     compute = modelled.parts["compute"] + modelled.parts["merge"]
     rest = modelled.seconds - compute
     if step_time <= rest:
@@ -113,8 +132,21 @@ def _anchored(setup: Setup, profile: StepProfile, step_time: float) -> Setup:
             f"step_time is shorter than the forecast's one-device copies and update alone "
             f"({rest:.4g} s), so it cannot be a step of this model at this batch on "
             f"{setup.hardware.name}. Received: step_time={step_time!r}")
-    return Setup(setup.hardware, setup.strategy, setup.cpu_merge, setup.cpu_relocation,
-                 (step_time - rest) / compute)
+    return replace(setup, compute_scale=(step_time - rest) / compute)
+
+
+def _check_input(input_cpu_seconds: Any, machine: Hardware) -> None:
+    if input_cpu_seconds is None:
+        return
+    if isinstance(input_cpu_seconds, bool) or not isinstance(
+            input_cpu_seconds, (int, float)) or not input_cpu_seconds > 0:
+        raise ValueError("input_cpu_seconds must be CPU seconds per sample > 0 or None. "
+                         f"Received: input_cpu_seconds={input_cpu_seconds!r}")
+    if machine.host_cores < 1:
+        raise ValueError(
+            f"input_cpu_seconds needs the host's CPU cores, and {machine.name} does not "
+            "give them: set Hardware(host_cores=...). "
+            f"Received: hardware={machine.name!r} with host_cores={machine.host_cores!r}")
 
 
 def _compute_source(step_time: float | None, setup: Setup) -> str:

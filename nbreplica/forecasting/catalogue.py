@@ -36,48 +36,83 @@ _L4 = ("NVIDIA L4 Tensor Core GPU datasheet: 30.3 TFLOP/s float32, 120 tf32 and 
 _4090 = ("NVIDIA Ada Lovelace GPU architecture whitepaper, appendix (GeForce RTX 4090): 82.6 TFLOP/s "
          "float32 and tf32, 165.2 float16/bfloat16 with float32 accumulation, 1008 GB/s, PCIe 4.0 x16")
 _NO_P2P = "NVIDIA driver release notes: peer-to-peer is not supported on GeForce RTX 40 series"
+_E5_2686_CLOCKS = "Intel ARK, Xeon E5-2686 v4: 2.3 GHz base, 3.0 GHz max turbo; 32 vCPUs are 16 cores"
+_E5_2698 = "Intel ARK, Xeon E5-2698 v4: 20 cores, 2.2 GHz base, 3.6 GHz max turbo (two in a DGX-1: 40 cores)"
+_EPYC_7742 = "AMD EPYC 7742 product page: 64 cores, 2.25 GHz base, 3.4 GHz max boost (two in a DGX A100: 128 cores)"
+_8480C = ("NVIDIA DGX H100 datasheet: 2x Intel Xeon Platinum 8480C, 112 cores in all, 2.0 GHz base, "
+          "3.8 GHz max boost")
+_G2_96 = "Google Cloud G2 machine series: g2-standard-96 has 96 vCPUs (48 cores, two threads each)"
 _ASSUMED_SWITCH = "assumed: two GPUs per PCIe switch, as in the DGX A100 whitepaper"
 
 
 def _catalogue() -> dict[str, Hardware]:
-    machines = [
-        Hardware("8xK80-pcie3", "8 Tesla K80 GPUs (4 boards) on PCIe 3.0: a p2.8xlarge-class cloud machine",
-                 8, {"float32": 4.37 * TERA}, 240 * GIGA, 3, 16, 2, 76.8 * GIGA,
-                 sources={"peak_flops": _K80, "memory_bandwidth": _K80, "gpus": _AWS_P2,
-                          "gpus_per_pcie_switch": "NVIDIA Tesla K80 board specification: "
-                          "two GPUs behind one on-board PCIe switch",
-                          "host_memory_bandwidth": _E5_2686}),
+    machines = [_k80(), *_dgx(), *_pcie4()]
+    return {machine.name: machine for machine in machines}
+
+
+def _k80() -> Hardware:
+    """The PCIe 3.0 cloud machine of K80 boards."""
+    return Hardware(
+        "8xK80-pcie3", "8 Tesla K80 GPUs (4 boards) on PCIe 3.0: a p2.8xlarge-class cloud machine",
+        8, {"float32": 4.37 * TERA}, 240 * GIGA, 3, 16, 2, 76.8 * GIGA,
+        host_cores=16, host_base_clock=2.3, host_turbo_clock=3.0,
+        sources={"host_cores": _E5_2686_CLOCKS, "host_turbo_clock": _E5_2686_CLOCKS,
+                 "peak_flops": _K80, "memory_bandwidth": _K80, "gpus": _AWS_P2,
+                 "gpus_per_pcie_switch": "NVIDIA Tesla K80 board specification: "
+                 "two GPUs behind one on-board PCIe switch",
+                 "host_memory_bandwidth": _E5_2686})
+
+
+def _dgx() -> list[Hardware]:
+    """The NVLink machines: DGX-1 (P100, V100), DGX A100, DGX H100."""
+    return [
         Hardware("dgx1-p100", "NVIDIA DGX-1 with 8 Tesla P100 SXM2 (NVLink 1, hybrid cube-mesh)",
                  8, {"float32": 10.6 * TERA, "float16": 21.2 * TERA}, 732 * GIGA, 3, 16, 2,
                  153.6 * GIGA, 80 * GIGA, "mesh",
-                 sources={"peak_flops": _P100, "memory_bandwidth": _P100,
+                 host_cores=40, host_base_clock=2.2, host_turbo_clock=3.6,
+                 sources={"host_cores": _E5_2698, "host_turbo_clock": _E5_2698,
+                          "peak_flops": _P100, "memory_bandwidth": _P100,
                           "nvlink_bandwidth": _P100, "topology": _DGX1,
                           "gpus_per_pcie_switch": _DGX1, "host_memory_bandwidth": _DGX1}),
         Hardware("dgx1-v100", "NVIDIA DGX-1 with 8 Tesla V100 SXM2 (NVLink 2, hybrid cube-mesh)",
                  8, {"float32": 15.7 * TERA, "float16": 125 * TERA}, 900 * GIGA, 3, 16, 2,
                  153.6 * GIGA, 150 * GIGA, "mesh",
-                 sources={"peak_flops": _V100, "memory_bandwidth": _V100,
+                 host_cores=40, host_base_clock=2.2, host_turbo_clock=3.6,
+                 sources={"host_cores": _E5_2698, "host_turbo_clock": _E5_2698,
+                          "peak_flops": _V100, "memory_bandwidth": _V100,
                           "nvlink_bandwidth": _V100, "topology": _DGX1,
                           "gpus_per_pcie_switch": _DGX1, "host_memory_bandwidth": _DGX1}),
         Hardware("dgx-a100", "NVIDIA DGX A100 with 8 A100 SXM4 40GB (NVLink 3, NVSwitch)",
                  8, {"float32": 19.5 * TERA, "tf32": 156 * TERA, "float16": 312 * TERA,
                      "bfloat16": 312 * TERA}, 1555 * GIGA, 4, 16, 2, 409.6 * GIGA,
                  300 * GIGA, "nvswitch",
-                 sources={"peak_flops": _A100, "memory_bandwidth": _A100,
+                 host_cores=128, host_base_clock=2.25, host_turbo_clock=3.4,
+                 sources={"host_cores": _EPYC_7742, "host_turbo_clock": _EPYC_7742,
+                          "peak_flops": _A100, "memory_bandwidth": _A100,
                           "nvlink_bandwidth": _A100, "topology": _DGXA100,
                           "gpus_per_pcie_switch": _DGXA100, "host_memory_bandwidth": _DGXA100}),
         Hardware("dgx-h100", "NVIDIA DGX H100 with 8 H100 SXM5 (NVLink 4, NVSwitch)",
                  8, {"float32": 67 * TERA, "tf32": 494.5 * TERA, "float16": 989.5 * TERA,
                      "bfloat16": 989.5 * TERA}, 3350 * GIGA, 5, 16, 2, 614.4 * GIGA,
                  450 * GIGA, "nvswitch",
-                 sources={"peak_flops": _H100, "memory_bandwidth": _H100,
+                 host_cores=112, host_base_clock=2.0, host_turbo_clock=3.8,
+                 sources={"host_cores": _8480C, "host_turbo_clock": _8480C,
+                          "peak_flops": _H100, "memory_bandwidth": _H100,
                           "nvlink_bandwidth": _H100, "topology": _DGXH100,
                           "gpus_per_pcie_switch": _ASSUMED_SWITCH,
                           "host_memory_bandwidth": _DGXH100}),
+    ]
+
+
+def _pcie4() -> list[Hardware]:
+    """The PCIe 4.0 machines without NVLink."""
+    return [
         Hardware("8xL4-pcie4", "8 NVIDIA L4 GPUs on PCIe 4.0 (a g2-standard-96-class cloud machine)",
                  8, {"float32": 30.3 * TERA, "tf32": 60 * TERA, "float16": 121 * TERA,
                      "bfloat16": 121 * TERA}, 300 * GIGA, 4, 16, 2, 281.6 * GIGA,
-                 sources={"peak_flops": _L4, "memory_bandwidth": _L4, "topology": _L4,
+                 host_cores=48,
+                 sources={"host_cores": _G2_96,
+                          "peak_flops": _L4, "memory_bandwidth": _L4, "topology": _L4,
                           "gpus_per_pcie_switch": _ASSUMED_SWITCH,
                           "host_memory_bandwidth": "assumed: 2 sockets of 6 channels "
                           "DDR4-2933 (Intel Cascade Lake, 140.8 GB/s each)"}),
@@ -85,12 +120,13 @@ def _catalogue() -> dict[str, Hardware]:
                  4, {"float32": 82.6 * TERA, "tf32": 82.6 * TERA, "float16": 165.2 * TERA,
                      "bfloat16": 165.2 * TERA}, 1008 * GIGA, 4, 16, 1, 204.8 * GIGA,
                  peer_to_peer=False,
-                 sources={"peak_flops": _4090, "memory_bandwidth": _4090, "peer_to_peer": _NO_P2P,
+                 host_cores=32,
+                 sources={"host_cores": "assumed: a 32-core AMD Threadripper PRO",
+                          "peak_flops": _4090, "memory_bandwidth": _4090, "peer_to_peer": _NO_P2P,
                           "gpus_per_pcie_switch": "assumed: each GPU on its own CPU lanes",
                           "host_memory_bandwidth": "assumed: AMD Threadripper PRO, 8 channels "
                           "DDR4-3200"}),
     ]
-    return {machine.name: machine for machine in machines}
 
 
 CATALOGUE: dict[str, Hardware] = _catalogue()

@@ -43,6 +43,11 @@ class Hardware:
         host_peak_flops: The host CPUs' FLOP/s for the little compute a merge on the
             host does (a loss's products); 1 TFLOP/s by default (assumed: two server
             CPUs' vector units).
+        host_cores: The host's physical CPU cores, all sockets together (0: unknown),
+            which an input pipeline shares out between the GPUs.
+        host_base_clock, host_turbo_clock: The host CPUs' base and maximum turbo clock
+            in GHz (0: unknown, taken as one clock): a CPU whose cores are all busy
+            runs them near its base clock, one with few busy near its turbo clock.
         peer_to_peer: Whether GPUs copy to each other directly over PCIe; without
             it, a copy between GPUs goes through host memory.
         sources: Per field name, the spec sheet its value comes from.
@@ -61,6 +66,9 @@ class Hardware:
     topology: str = "pcie"
     peer_to_peer: bool = True
     host_peak_flops: float = 1e12
+    host_cores: int = 0
+    host_base_clock: float = 0.0
+    host_turbo_clock: float = 0.0
     sources: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -79,6 +87,11 @@ class Hardware:
         for name in ("gpus", "pcie_lanes", "gpus_per_pcie_switch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1. Received: {name}={getattr(self, name)!r}")
+        if self.host_turbo_clock and self.host_turbo_clock < self.host_base_clock:
+            raise ValueError(
+                "host_turbo_clock must be at least host_base_clock. Received: "
+                f"host_base_clock={self.host_base_clock!r}, "
+                f"host_turbo_clock={self.host_turbo_clock!r}")
 
     @property
     def pcie_bandwidth(self) -> float:
@@ -88,6 +101,15 @@ class Hardware:
     @property
     def has_nvlink(self) -> bool:
         return self.nvlink_bandwidth > 0 and self.topology != "pcie"
+
+    def host_clock(self, busy_share: float) -> float:
+        """The host cores' clock, relative to the turbo clock, with ``busy_share`` of
+        them busy: the turbo clock when none is, the base clock when all are, in
+        proportion between (1.0 where the clocks are unknown)."""
+        if not (self.host_base_clock and self.host_turbo_clock):
+            return 1.0
+        drop = (self.host_turbo_clock - self.host_base_clock) * min(max(busy_share, 0.0), 1.0)
+        return (self.host_turbo_clock - drop) / self.host_turbo_clock
 
     def peak(self, compute_type: str) -> float:
         """Per-GPU peak FLOP/s for ``compute_type`` (the float32 peak if unlisted)."""

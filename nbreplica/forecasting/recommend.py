@@ -38,8 +38,22 @@ def recommendations(profile: StepProfile, setup: Setup, devices: int) -> list[st
         better = speedup(profile, other, devices)
         if better > now * 1.02:
             found.append(f"{text}: {better:.2f}x at {devices} GPUs instead of {now:.2f}x")
+    found += input_cores(profile, setup, devices)
     found.append(batch_for_efficiency(profile, setup, devices))
     return found
+
+
+def input_cores(profile: StepProfile, setup: Setup, devices: int) -> list[str]:
+    """Where the input pipeline bounds the step on ``devices`` GPUs: the host cores
+    per GPU it would need to keep up with them."""
+    step = forecast_step(profile, setup, devices)
+    if not step.bottleneck.startswith("input pipeline"):
+        return []
+    fed = forecast_step(profile, replace(setup, input_cpu_seconds=0.0), devices).seconds
+    cores = setup.hardware.host_cores / setup.hardware.gpus
+    return [f"the input pipeline bounds the step at {devices} GPUs: it would keep up with "
+            f"{cores * step.seconds / fed:.0f} host cores per GPU instead of {cores:g}; "
+            "prepare the samples on the GPUs or before training to lift it"]
 
 
 def batch_for_efficiency(profile: StepProfile, setup: Setup, devices: int) -> str:
@@ -64,4 +78,5 @@ def batch_for_efficiency(profile: StepProfile, setup: Setup, devices: int) -> st
             return (f"a per-device batch of {candidate} reaches {target} (the traced batch "
                     f"is {rows}; estimated in proportion to the batch)")
     return (f"no per-device batch up to {rows * 2 ** _SEARCH_STEPS} reaches {target}: the "
-            "step's fixed costs (weights, gradients, update, merge) dominate")
+            "step's fixed costs (weights, gradients, update, merge) or its input pipeline "
+            "bound it")

@@ -5,7 +5,9 @@
 - ``devices``, ``per_device_batch``, ``global_batch``;
 - ``step_s`` (forecast seconds per step), ``samples_per_s``, ``speedup`` (throughput
   over one device's), ``efficiency`` (speedup over devices);
-- the step's parts in seconds: ``batch_s`` (the batch's copy to the GPUs),
+- the step's parts in seconds: ``input_s`` (the host's input pipeline preparing one
+  GPU's rows, overlapping the rest; 0 without ``input_cpu_seconds``), ``batch_s`` (the
+  batch's copy to the GPUs),
   ``compute_s`` (one replica's forward and backward pass), ``weights_s``,
   ``activations_s``, ``gradients_s`` (copies of the weights to the replicas, of the
   outputs and their gradients, of the weight gradients back), ``merge_s`` (the loss on
@@ -102,7 +104,7 @@ class Forecast:
         if self.recommendations:
             lines += ["", "  Recommendations (forecast):"]
             lines += [f"  - {text}" for text in self.recommendations]
-        lines += ["", "  Assumptions:"] + [f"  - {text}" for text in self.assumptions]
+        lines += ["", "  Forecast assumptions:"] + [f"  - {text}" for text in self.assumptions]
         return "\n".join(lines)
 
     def __str__(self) -> str:

@@ -40,6 +40,18 @@ The step, per strategy:
 
 Nothing else overlaps: the batch copy, the merge, the gradient sum, the all-reduce
 and the update each wait for what comes before them.
+
+The input pipeline (``Setup.input_cpu_seconds``: CPU core-seconds to prepare one
+sample, on one host core at its turbo clock; none by default: the batch is ready in
+host memory). It runs on the host's CPUs while the GPUs compute (prefetched), so the
+step lasts as long as the longer of the two. Each GPU's pipeline runs on its share of
+the host's cores (``Hardware.host_cores / Hardware.gpus``, as a launcher that binds one
+process per GPU to the cores near it does), and the cores run slower the more of them
+are busy: at the turbo clock with none busy, at the base clock with all busy, in
+proportion between (``Hardware.host_clock``; a CPU's turbo headroom is shared by its
+cores' power and thermal budget). So an input-bound model scales worse than its GPUs:
+on 8 GPUs of a DGX-1 (2x 20-core Xeon E5-2698 v4, 2.2 GHz base, 3.6 GHz turbo) each
+GPU's 5 cores run at 61% of the turbo clock, against 95% on one GPU.
 """
 
 from __future__ import annotations
@@ -63,7 +75,7 @@ KERNEL_SECONDS = 5e-6
 _TF32 = "tf32"
 #: Forward pass share of a replica's compute; the backward pass is the rest.
 FORWARD_SHARE = 1 / 3
-PARTS = ("batch", "compute", "weights", "activations", "merge", "gradients",
+PARTS = ("input", "batch", "compute", "weights", "activations", "merge", "gradients",
          "gradient_sum", "allreduce", "update")
 
 
@@ -108,6 +120,7 @@ class Setup:
     cpu_merge: bool = True
     cpu_relocation: bool = False
     compute_scale: float = 1.0  # measured over modelled GPU compute (``step_time=``)
+    input_cpu_seconds: float = 0.0  # per sample, on one host core at its turbo clock
 
     @property
     def weights_device(self) -> str:
@@ -128,12 +141,29 @@ def forecast_step(profile: StepProfile, setup: Setup, devices: int) -> StepForec
     else:
         parts, links, busy = _split(profile, setup, devices, compute)
     seconds, bottleneck = _combine(parts, setup.strategy if devices > 1 else "one")
+    parts["input"] = input_seconds(profile.per_replica_batch, setup, devices)
+    if parts["input"] > seconds:
+        seconds, bottleneck = parts["input"], "input"
     split = devices > 1 and setup.strategy == "split"
-    where = {"merge": setup.merge_device if split else "each GPU",
+    each = "each GPU" if devices > 1 else "the GPU"
+    cores = setup.hardware.host_cores / setup.hardware.gpus
+    where = {"merge": setup.merge_device if split else each,
              "gradient_sum": setup.weights_device,
-             "update": setup.weights_device if split else "each GPU"}
+             "update": setup.weights_device if split else each,
+             "input": f"{cores:g} host cores per GPU"}
     label = _label(bottleneck, links, where)
     return StepForecast(devices, profile.per_replica_batch, seconds, parts, label, links, busy)
+
+
+def input_seconds(rows: int, setup: Setup, devices: int) -> float:
+    """Seconds the host's cores take to prepare one GPU's ``rows`` samples while
+    ``devices`` GPUs train (0 without an input pipeline)."""
+    hardware = setup.hardware
+    if not setup.input_cpu_seconds:
+        return 0.0
+    cores = hardware.host_cores / hardware.gpus
+    clock = hardware.host_clock(devices / hardware.gpus)
+    return rows * setup.input_cpu_seconds / (cores * clock)
 
 
 Timed = tuple[dict[str, tuple[float, str]], dict[str, float]]
@@ -249,7 +279,7 @@ def _combine(parts: dict[str, float], strategy: str) -> tuple[float, str]:
 def _label(part: str, links: dict[str, str], where: dict[str, str]) -> str:
     """A readable bottleneck: the part, and its link or device."""
     names = {"gradient_sum": "gradient sum", "update": "optimizer update",
-             "merge": "merge (loss)", "allreduce": "all-reduce"}
+             "merge": "merge (loss)", "allreduce": "all-reduce", "input": "input pipeline"}
     text = names.get(part, part)
     if links.get(part):
         return f"{text} over {links[part]}"

@@ -144,6 +144,17 @@ def test_a_sweep_stored_before_step_spreads_were_recorded_still_loads(tmp_path):
     assert loaded.frame["reliable"].all() and (loaded.frame["steps_needed"] == 10).all()
     assert loaded.recommended_devices == {"split": 4}
     assert "split: amdahl serial fraction" in loaded.table()
+    assert loaded.forecast is None  # no forecast was stored before forecasts were kept
+
+
+def test_a_forecast_is_kept_per_sweep_the_latest_one_winning(tmp_path):
+    store = ResultsStore(tmp_path / "results.sqlite")
+    assert store.forecast("abc123") is None
+    store.put_forecast("abc123", '{"first": 1}')
+    store.put_forecast("other", '{"other": 1}')
+    store.put_forecast("abc123", '{"second": 2}')
+    assert store.forecast("abc123") == '{"second": 2}'
+    assert store.forecast("other") == '{"other": 1}'
 
 
 WRITER = textwrap.dedent("""

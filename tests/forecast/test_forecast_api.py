@@ -47,7 +47,7 @@ def test_the_explanation_is_labelled_a_forecast_and_recommends(weak):
     text = str(weak)
     assert text.startswith("Forecast: mlp on dgx1-v100")
     assert "bound by (forecast)" in text and "Recommendations (forecast)" in text
-    assert "80% efficiency" in text and "Assumptions" in text
+    assert "80% efficiency" in text and "Forecast assumptions:" in text
 
 
 def test_the_plot_is_titled_a_forecast_and_draws_onto_an_existing_axes(weak):
@@ -64,6 +64,17 @@ def test_a_measured_step_anchors_the_one_device_step(model):
                                   strategy="mirrored", step_time=0.05)
     assert anchored.frame["step_s"].iloc[0] == pytest.approx(0.05)
     assert "anchored to the measured one-device step" in anchored.explain()
+
+
+def test_an_input_pipeline_is_forecast_and_stated_in_the_assumptions(model):
+    fed = nbreplica.forecast(model, 32, devices=(8,), hardware="dgx1-v100",
+                             strategy="mirrored", input_cpu_seconds=0.01)
+    assert list(fed.frame["bottleneck"]) == ["input pipeline on 5 host cores per GPU"] * 2
+    assert fed.frame["speedup"].iloc[-1] == pytest.approx(8 * 2.2 / (3.6 - 1.4 / 8))
+    assert "input pipeline: 0.01 CPU core-seconds per sample" in fed.explain()
+    needed = [text for text in fed.recommendations if text.startswith("the input pipeline")]
+    assert needed and "host cores per GPU instead of 5" in needed[0]
+    assert "no input pipeline" in nbreplica.forecast(model, 32, devices=(2,)).explain()
 
 
 def test_strong_scaling_splits_the_global_batch(model):
@@ -101,6 +112,10 @@ def test_an_unknown_hardware_lists_the_catalogue(model):
     ({"scaling": "both"}, "Received: scaling='both'"),
     ({"step_time": -1.0}, "Received: step_time=-1.0"),
     ({"step_time": 1e-9}, "step_time is shorter than"),
+    ({"input_cpu_seconds": 0}, "Received: input_cpu_seconds=0"),
+    ({"input_cpu_seconds": 1e-3, "devices": (2,), "hardware": nbreplica.Hardware(
+        "box", "a box", 2, {"float32": 1e12}, 1e11, 4, 16, 1, 1e11)},
+     "set Hardware(host_cores=...). Received: hardware='box' with host_cores=0"),
 ])
 def test_bad_arguments_say_what_is_wrong(model, arguments, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -64,6 +64,15 @@ def test_a_measured_step_time_anchors_the_one_gpu_step(capsys):
     assert "        1       20.0" in out  # the one-GPU row: 20 ms
 
 
+def test_an_input_pipeline_bounds_the_step_on_the_hosts_cores(capsys):
+    assert main(["forecast", "--model", "test_forecast_cli:tiny_model", "--devices", "8",
+                 "--batch-size", "64", "--hardware", "dgx1-v100", "--strategy", "mirrored",
+                 "--input-cpu-seconds", "0.005"]) == 0
+    out = capsys.readouterr().out
+    assert "input pipeline on 5 host cores per GPU" in out
+    assert "input pipeline: 0.005 CPU core-seconds per sample" in out
+
+
 def test_list_hardware_prints_the_catalogue(capsys):
     assert main(["forecast", "--list-hardware"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -98,7 +98,7 @@ def test_the_plot_draws_the_forecast_dashed_beside_the_measured_curve(swept):
     assert "split" in lines
 
 
-def test_the_saved_report_has_the_forecast_and_a_saved_sweep_loads_without_one(swept, tmp_path):
+def test_the_saved_report_has_the_forecast_and_a_loaded_sweep_has_it_again(swept, tmp_path):
     result, folder = swept
     paths = result.save(tmp_path / "report")
     page = paths["report"].read_text()
@@ -106,9 +106,15 @@ def test_the_saved_report_has_the_forecast_and_a_saved_sweep_loads_without_one(s
     assert "Forecast: mlp on dgx1-v100" in page
     assert paths["forecast"].read_text().startswith("devices,")
     loaded = SweepResult.load(result.sweep_id, results_path=folder / "results.sqlite")
-    assert loaded.forecast is None
-    assert "Forecast on" not in loaded.table()
-    loaded.save(tmp_path / "loaded")  # a report without a forecast, as before
+    assert loaded.forecast.label == "forecast on dgx1-v100"
+    assert loaded.forecast.hardware == result.forecast.hardware
+    pd.testing.assert_frame_equal(loaded.forecast.frame, result.forecast.frame)
+    pd.testing.assert_frame_equal(loaded.forecast.links, result.forecast.links)
+    assert loaded.forecast.explain() == result.forecast.explain()
+    assert "Forecast on dgx1-v100 (split, strong scaling" in loaded.table()
+    again = loaded.save(tmp_path / "loaded")
+    assert "<h2>Forecast on dgx1-v100</h2>" in again["report"].read_text()
+    assert again["forecast"].read_text() == paths["forecast"].read_text()
 
 
 def test_an_unknown_machine_fails_before_anything_is_measured(tmp_path):

@@ -130,3 +130,37 @@ def test_the_merge_covers_the_rows_it_is_given():
     merges = [forecast_step(kernel_heavy(), setup, n).parts["merge"] for n in (2, 8)]
     dispatch = 83 * 5e-6
     assert merges[1] - dispatch == pytest.approx(4 * (merges[0] - dispatch))
+
+
+def test_the_input_pipeline_runs_on_each_gpus_share_of_the_host_cores_and_overlaps():
+    dgx1 = CATALOGUE["dgx1-v100"]  # 40 cores, 2.2 GHz base, 3.6 GHz turbo
+    fast = Setup(dgx1, "mirrored", input_cpu_seconds=1e-6)
+    slow = Setup(dgx1, "mirrored", input_cpu_seconds=0.05)
+    compute = forecast_step(profile(), Setup(dgx1, "mirrored"), 8).seconds
+    # A pipeline faster than the GPUs hides behind their compute.
+    assert forecast_step(profile(), fast, 8).seconds == pytest.approx(compute)
+    one, eight = forecast_step(profile(), slow, 1), forecast_step(profile(), slow, 8)
+    # 32 rows x 50 ms on 5 cores, at (3.6 - 1.4 / 8) / 3.6 of the turbo clock on one
+    # GPU, at 2.2 / 3.6 with all eight busy.
+    assert one.parts["input"] == pytest.approx(32 * 0.05 / (5 * (3.6 - 1.4 / 8) / 3.6))
+    assert eight.seconds == eight.parts["input"] == pytest.approx(32 * 0.05 / (5 * 2.2 / 3.6))
+    assert eight.bottleneck == "input pipeline on 5 host cores per GPU"
+    assert speedup(profile(), slow, 8) == pytest.approx(8 * 2.2 / (3.6 - 1.4 / 8))
+
+
+def test_a_host_without_known_clocks_keeps_one_clock():
+    machine = Hardware("x", "x", 2, {"float32": 1e12}, 1e11, 4, 16, 1, 1e11, host_cores=4)
+    assert machine.host_clock(0.5) == machine.host_clock(1.0) == 1.0
+    assert CATALOGUE["dgx-a100"].host_clock(1.0) == pytest.approx(2.25 / 3.4)
+    with pytest.raises(ValueError, match=r"host_turbo_clock must be at least host_base_clock\. "
+                                         r"Received: host_base_clock=3\.0, host_turbo_clock=2\.0"):
+        Hardware("x", "x", 2, {"float32": 1e12}, 1e11, 4, 16, 1, 1e11, host_base_clock=3.0,
+                 host_turbo_clock=2.0)
+
+
+def test_one_gpus_bottleneck_names_the_gpu_not_each_gpu():
+    update_heavy = StepProfile(per_replica_batch=8, replica=Work({"float32": 1e3}, 0.0, 1),
+                               merge=Work(), update=Work({}, 1e10, 10))
+    setup = Setup(CATALOGUE["dgx-a100"], "mirrored")
+    assert forecast_step(update_heavy, setup, 1).bottleneck == "optimizer update on the GPU"
+    assert forecast_step(update_heavy, setup, 8).bottleneck == "optimizer update on each GPU"
