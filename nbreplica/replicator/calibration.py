@@ -1,0 +1,130 @@
+"""Calibrating ``shares="auto"``: time the template alone on each device.
+
+Each device runs a few steps of the template's forward and backward pass (the
+gradient of the sum of its outputs) on one synthetic batch, after two untimed steps
+(the first traces it). The timed steps take turns, one step per device per round, so
+that a drift of the machine hits every device alike, and a device's time per step is
+the median of its rounds. Nothing is trained: no optimizer runs, and the
+non-trainable state the steps change (moving averages, random seeds) is put back
+afterwards. A device's speed is the inverse of its time per step.
+
+The clock is an argument (:data:`Clock`), so that what the calibration makes of
+measured times can be tested without devices of different speeds.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nbreplica.gpus.available import Accelerator
+
+#: Returns seconds; only differences between two calls count.
+Clock = Callable[[], float]
+
+#: Rows of the synthetic batch each device runs, and timed steps per device.
+CALIBRATION_ROWS = 32
+CALIBRATION_STEPS = 7
+
+
+class CannotCalibrate(ValueError):
+    """The template's inputs cannot be made up (the message says why)."""
+
+
+def calibrate(template: keras.Model, accelerators: Sequence[Accelerator], *,
+              clock: Clock = time.perf_counter, steps: int = CALIBRATION_STEPS,
+              rows: int = CALIBRATION_ROWS) -> list[float]:
+    """Seconds per step of ``template`` on each of ``accelerators``, in their order.
+
+    Prints one progress line while it runs (and its end: how long it took).
+
+    Raises:
+        CannotCalibrate: the template has no known inputs to make a batch from (a
+            subclassed model, string or ragged inputs, unknown non-batch axes).
+    """
+    batch = synthetic_batch(template, rows)
+    state = [(variable, tf.identity(variable.value))
+             for variable in template.non_trainable_variables]
+    print(f"Calibrating shares='auto': {steps} steps of {template.name!r} on {rows} rows "
+          f"on each of {len(accelerators)} devices ...", end="", flush=True, file=sys.stdout)
+    started = time.perf_counter()
+    try:
+        seconds = _seconds_per_step(template, batch, accelerators, steps, clock)
+    finally:
+        for variable, value in state:
+            variable.assign(value)
+    print(f" done in {time.perf_counter() - started:.1f} s", flush=True, file=sys.stdout)
+    return seconds
+
+
+def synthetic_batch(template: keras.Model, rows: int) -> Any:
+    """A batch of ``rows`` rows for ``template``'s inputs: normal noise for floating
+    inputs, zeros (a valid index of any lookup) for integer ones.
+
+    Raises:
+        CannotCalibrate: the inputs are unknown or cannot be made up.
+    """
+    try:
+        inputs = template.input
+    except (AttributeError, ValueError):
+        inputs = None
+    if inputs is None:
+        raise CannotCalibrate(f"model {template.name!r} has no known inputs (subclassed)")
+    rng = np.random.default_rng(0)
+
+    def made_up(spec: Any) -> np.ndarray:
+        dtype = tf.as_dtype(spec.dtype)
+        shape = tuple(spec.shape[1:])
+        if getattr(spec, "sparse", False) or getattr(spec, "ragged", False) \
+                or any(size is None for size in shape) \
+                or not (dtype.is_floating or dtype.is_integer or dtype.is_bool):
+            raise CannotCalibrate(
+                f"model {template.name!r} has an input ({spec.name!r}: shape {spec.shape}, "
+                f"{dtype.name}) a batch cannot be made up for")
+        if dtype.is_floating:
+            return rng.standard_normal((rows, *shape)).astype(dtype.as_numpy_dtype)
+        return np.zeros((rows, *shape), dtype.as_numpy_dtype)
+
+    return keras.tree.map_structure(made_up, inputs)
+
+
+def _seconds_per_step(template: keras.Model, batch: Any,
+                      accelerators: Sequence[Accelerator], steps: int,
+                      clock: Clock) -> list[float]:
+    """Per device, the median seconds of ``steps`` timed steps (rounds in turn)."""
+    runs = []
+    for accelerator in accelerators:
+        with tf.device(accelerator.device):
+            step = tf.function(lambda: _gradient_size(template, batch))
+            for _ in range(2):  # traced, then run once more: untimed
+                step().numpy()
+        runs.append((accelerator.device, step))
+    times: list[list[float]] = [[] for _ in runs]
+    for _ in range(steps):
+        for device_times, (device, step) in zip(times, runs):
+            with tf.device(device):
+                started = clock()
+                step().numpy()  # .numpy() waits for the device
+                device_times.append(clock() - started)
+    return [float(np.median(device_times)) for device_times in times]
+
+
+def _gradient_size(template: keras.Model, batch: Any) -> tf.Tensor:
+    """The squared norm of the gradient of the sum of ``template``'s floating outputs:
+    one forward and one backward pass, reduced to a scalar to wait for."""
+    with tf.GradientTape() as tape:
+        outputs = [tf.reduce_sum(tf.cast(output, tf.float32))
+                   for output in tf.nest.flatten(template(batch, training=True))
+                   if output.dtype.is_floating]
+        total = tf.add_n(outputs) if outputs else tf.constant(0.0)
+    gradients = tape.gradient(total, template.trainable_variables)
+    sizes = [tf.reduce_sum(tf.square(tf.cast(
+        gradient.values if isinstance(gradient, tf.IndexedSlices) else gradient, tf.float32)))
+        for gradient in gradients if gradient is not None]
+    return tf.add_n([total, *sizes])
