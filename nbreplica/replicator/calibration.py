@@ -70,10 +70,7 @@ def synthetic_batch(template: keras.Model, rows: int) -> Any:
     Raises:
         CannotCalibrate: the inputs are unknown or cannot be made up.
     """
-    try:
-        inputs = template.input
-    except (AttributeError, ValueError):
-        inputs = None
+    inputs = _inputs_of(template)
     if inputs is None:
         raise CannotCalibrate(f"model {template.name!r} has no known inputs (subclassed)")
     rng = np.random.default_rng(0)
@@ -92,6 +89,19 @@ def synthetic_batch(template: keras.Model, rows: int) -> Any:
         return np.zeros((rows, *shape), dtype.as_numpy_dtype)
 
     return keras.tree.map_structure(made_up, inputs)
+
+
+def _inputs_of(template: keras.Model) -> Any:
+    """The template's symbolic inputs, in the structure it is called with (a
+    Sequential model knows them only as ``inputs``); ``None`` when unknown."""
+    for read in (lambda: template.input, lambda: template.inputs):
+        try:
+            inputs = read()
+        except (AttributeError, ValueError):
+            continue
+        if inputs:
+            return inputs[0] if isinstance(inputs, list) and len(inputs) == 1 else inputs
+    return None
 
 
 def _seconds_per_step(template: keras.Model, batch: Any,

@@ -11,7 +11,6 @@ device, merge.
 from __future__ import annotations
 
 import contextlib
-import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -20,12 +19,13 @@ import keras
 import tensorflow as tf
 
 from nbreplica import _keras_compat as compat
+from nbreplica._errors import caller_stacklevel
 from nbreplica._keras_compat.instance_call import instance_calls
 from nbreplica.gpus.available import HOST_DEVICE, Accelerator
 from nbreplica.replicator.forward import Placement, has_batch, inside_replica, replicated_call
 from nbreplica.gpus.replicas import resolve_gpus
 from nbreplica.replicator.relocation import move_variables
-from nbreplica.replicator.shares import Shares, check_batch, resolve_shares
+from nbreplica.replicator.shares import Shares, check_batch, resolve_shares, split_text
 
 
 @keras.saving.register_keras_serializable(package="nbreplica")
@@ -111,6 +111,12 @@ class ReplicatedModel(keras.Model):
         ``"memory"`` (free memory, NVML), ``"calibration"`` (``"auto"``, measured) or
         ``"nvml"`` (``"auto"``, from NVML's description of each GPU)."""
         return self._shares.source
+
+    @property
+    def split(self) -> str:
+        """:attr:`shares` and :attr:`shares_source` in a few words, as reports show
+        them: ``"given 50% · 25% · 25%"``."""
+        return split_text(self._shares)
 
     def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None,
             *args: Any, **kwargs: Any) -> Any:
@@ -335,17 +341,13 @@ def _warn_without_xla() -> None:
     """Say why a replicated model turns ``jit_compile=True`` off, where Keras would
     only say that the model does not support it; the warning names the caller's line
     (the first outside nbreplica, Keras and TensorFlow)."""
-    frame, stacklevel = sys._getframe(0), 1
-    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in (
-            "nbreplica", "keras", "tensorflow"):
-        frame, stacklevel = frame.f_back, stacklevel + 1
     warnings.warn(
         "A replicated model does not run under XLA: XLA compiles the whole training "
         "step into one cluster on one device, which would ignore every replica's device "
         "placement, so jit_compile stays off and each replica's part runs as ordinary "
         "TensorFlow ops. Nothing else is needed: leave jit_compile unset (or False) to "
         "train replicated without this warning, or train the template alone to use XLA "
-        "on one device. Received: jit_compile=True", UserWarning, stacklevel=stacklevel)
+        "on one device. Received: jit_compile=True", UserWarning, stacklevel=caller_stacklevel())
 
 
 def _unique_name(base: str) -> str:

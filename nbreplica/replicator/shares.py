@@ -23,6 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from nbreplica._errors import caller_stacklevel
 from nbreplica.devices import snapshot
 from nbreplica.devices.records import DeviceStats
 from nbreplica.devices.shares import (
@@ -31,6 +32,7 @@ from nbreplica.devices.shares import (
     check_rows,
     memory_shares,
     normalised,
+    shares_text,
     speed_shares,
 )
 from nbreplica.gpus.available import Accelerator
@@ -82,6 +84,12 @@ def resolve_shares(shares: Any, template: keras.Model,
     return Shares(normalised(shares, count), "given")
 
 
+def split_text(shares: Shares) -> str:
+    """How a batch is split, as reports show it: ``"even 50% · 50%"``,
+    ``"calibration 27% · 25% · 24% · 24%"``."""
+    return f"{shares.source} {shares_text(shares.values)}"
+
+
 def shares_from_times(seconds: Sequence[float]) -> tuple[float, ...]:
     """Shares proportional to each device's speed, from its seconds per step."""
     return normalised([1.0 / max(s, 1e-12) for s in seconds], len(seconds))
@@ -125,7 +133,8 @@ def _auto(template: keras.Model, accelerators: Sequence[Accelerator],
         warnings.warn(
             f"shares='auto' splits each batch evenly: the template cannot be timed "
             f"({reason}) and NVML does not describe every device ({SPEED_DESCRIPTION}). "
-            "Give explicit shares to split unevenly. Received: shares='auto'", stacklevel=4)
+            "Give explicit shares to split unevenly. Received: shares='auto'",
+            stacklevel=caller_stacklevel())
         return Shares((1.0 / count,) * count, "even")
     return Shares(shares_from_times(seconds), "calibration")
 
