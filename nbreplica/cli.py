@@ -194,6 +194,11 @@ def _add_devices_command(commands: argparse._SubParsersAction) -> None:
                          "per line)")
     devices.add_argument("--count", type=_flags.positive("--count"), metavar="N",
                          help="with --watch: stop after N refreshes")
+    devices.add_argument("--shares", choices=("auto", "memory"),
+                         help="show each GPU's share of a batch split over the GPUs "
+                         "shown, as replicate(model, shares=...) splits it: auto by "
+                         "NVML's CUDA cores x max SM clock (where replicate cannot time "
+                         "the model), memory by free memory")
     devices.set_defaults(run=_run_devices)
 
 
@@ -201,6 +206,7 @@ def _run_devices(args: argparse.Namespace) -> int:
     # The device layer loads no TensorFlow, and neither does this command.
     from nbreplica.devices import nvml_status, snapshot
     from nbreplica.devices.console import as_json, render
+    from nbreplica.devices.shares import shares_by_index
 
     if args.count is not None and args.watch is None:
         print(f"nbreplica devices: error: --count needs --watch. Received: --count {args.count}",
@@ -217,11 +223,13 @@ def _run_devices(args: argparse.Namespace) -> int:
                     print("[]", flush=True)
                 print(f"nbreplica devices: no GPU to show: {nvml_status()}", file=sys.stderr)
                 return EXIT_ERROR
+            shares = None if args.shares is None else shares_by_index(devices, args.shares)
             if args.json:
-                text = json.dumps(as_json(devices), indent=None if args.watch else 2)
+                text = json.dumps(as_json(devices, shares), indent=None if args.watch else 2)
             else:
                 text = render(devices, f"{socket.gethostname()}  "
-                              f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {nvml_status()}")
+                              f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {nvml_status()}",
+                              shares)
             # In a terminal each refresh replaces the last; piped, they follow each other.
             print(("\x1b[H\x1b[J" if clear else "\n" if shown and not args.json else "") + text,
                   flush=True)

@@ -58,8 +58,8 @@ def memory_shares(devices: Sequence[DeviceStats]) -> tuple[float, ...]:
         ValueError: a device does not report its free memory (emulated, lost, or not
             told by the driver), or has none free.
     """
-    free = [device.memory_free for device in devices]
-    if any(value is None or value <= 0 for value in free):
+    shares = shares_by_index(devices, "memory")
+    if len(shares) < len(devices):
         shown = ", ".join(f"GPU {device.index}: " + (
             "unknown" if device.memory_free is None else f"{device.memory_free / GIB:.1f} GiB")
             for device in devices)
@@ -67,16 +67,34 @@ def memory_shares(devices: Sequence[DeviceStats]) -> tuple[float, ...]:
             "shares='memory' splits each batch by each GPU's free memory, which NVML must "
             f"report and which must be > 0 ({shown}). Use shares='auto' or explicit "
             "shares on these devices. Received: shares='memory'")
-    return normalised(free, len(free))
+    return tuple(shares[device.index] for device in devices)
 
 
 def speed_shares(devices: Sequence[DeviceStats]) -> tuple[float, ...] | None:
     """Shares proportional to each device's CUDA cores x max SM clock, or ``None`` when
     NVML does not describe every one of them."""
-    rates = [(device.cuda_cores or 0) * (device.max_sm_clock_mhz or 0) for device in devices]
-    if not rates or not all(rates):
+    shares = shares_by_index(devices, "auto")
+    if not devices or len(shares) < len(devices):
         return None
-    return normalised(rates, len(rates))
+    return tuple(shares[device.index] for device in devices)
+
+
+#: What ``nbreplica devices --shares`` and the picker show: a share from NVML alone.
+SHOWN_MODES = ("auto", "memory")
+
+
+def shares_by_index(devices: Sequence[DeviceStats], mode: str) -> dict[int, float]:
+    """Each device's share of a batch split over ``devices`` by ``mode``: ``"memory"``
+    (free memory) or ``"auto"`` (what NVML describes: CUDA cores x max SM clock, the
+    speed ``replicate(shares="auto")`` falls back on when it cannot time the model).
+    A device NVML says nothing about (lost, emulated) is left out and the others share
+    the batch; no device at all: empty."""
+    if mode == "memory":
+        values = {d.index: float(d.memory_free) for d in devices if d.memory_free}
+    else:
+        values = {d.index: float(d.cuda_cores * d.max_sm_clock_mhz) for d in devices
+                  if d.cuda_cores and d.max_sm_clock_mhz}
+    return dict(zip(values, normalised(list(values.values()), len(values)))) if values else {}
 
 
 def check_rows(shares: Sequence[float], batch_size: int) -> None:
