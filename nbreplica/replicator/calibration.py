@@ -2,9 +2,10 @@
 
 Each device runs a few steps of the template's forward and backward pass (the
 gradient of the sum of its outputs) on one synthetic batch, after two untimed steps
-(the first traces it). The timed steps take turns, one step per device per round, so
-that a drift of the machine hits every device alike, and a device's time per step is
-the median of its rounds. Nothing is trained: no optimizer runs, and the
+(the first traces the step, once for all devices). The timed steps take turns, one
+step per device per round, so that a drift of the machine hits every device alike,
+and a device's time per step is the fastest of its rounds (other work on the machine
+only ever adds time). Nothing is trained: no optimizer runs, and the
 non-trainable state the steps change (moving averages, random seeds) is put back
 afterwards. A device's speed is the inverse of its time per step.
 
@@ -30,7 +31,7 @@ Clock = Callable[[], float]
 
 #: Rows of the synthetic batch each device runs, and timed steps per device.
 CALIBRATION_ROWS = 32
-CALIBRATION_STEPS = 7
+CALIBRATION_STEPS = 10
 
 
 class CannotCalibrate(ValueError):
@@ -99,30 +100,32 @@ def _inputs_of(template: keras.Model) -> Any:
             inputs = read()
         except (AttributeError, ValueError):
             continue
-        if inputs:
-            return inputs[0] if isinstance(inputs, list) and len(inputs) == 1 else inputs
+        if isinstance(inputs, list):
+            if inputs:
+                return inputs[0] if len(inputs) == 1 else inputs
+        elif inputs is not None:
+            return inputs
     return None
 
 
 def _seconds_per_step(template: keras.Model, batch: Any,
                       accelerators: Sequence[Accelerator], steps: int,
                       clock: Clock) -> list[float]:
-    """Per device, the median seconds of ``steps`` timed steps (rounds in turn)."""
-    runs = []
+    """Per device, the fastest of ``steps`` timed steps (rounds in turn)."""
+    # Traced once: called under a device scope, the whole step runs on that device.
+    step = tf.function(lambda: _gradient_size(template, batch))
     for accelerator in accelerators:
         with tf.device(accelerator.device):
-            step = tf.function(lambda: _gradient_size(template, batch))
-            for _ in range(2):  # traced, then run once more: untimed
+            for _ in range(2):  # the first call traces: both untimed
                 step().numpy()
-        runs.append((accelerator.device, step))
-    times: list[list[float]] = [[] for _ in runs]
+    times: list[list[float]] = [[] for _ in accelerators]
     for _ in range(steps):
-        for device_times, (device, step) in zip(times, runs):
-            with tf.device(device):
+        for device_times, accelerator in zip(times, accelerators):
+            with tf.device(accelerator.device):
                 started = clock()
                 step().numpy()  # .numpy() waits for the device
                 device_times.append(clock() - started)
-    return [float(np.median(device_times)) for device_times in times]
+    return [min(device_times) for device_times in times]
 
 
 def _gradient_size(template: keras.Model, batch: Any) -> tf.Tensor:
