@@ -176,7 +176,6 @@ def sweep(
                     confidence=confidence, sample_interval=sample_interval, forecast=forecast,
                     **({} if steps is None else {"steps": steps}))
     precision = Precision.of(repeats, target_ci, budget)
-    options = _replicate_options(replicate_options, shares, max(counts))
 
     def global_batch(count: int) -> int:
         return batch_size if scaling == "strong" else batch_size * count
@@ -187,8 +186,8 @@ def sweep(
 
     data = _checked_data(x, y, strategies, global_batch(max(counts)))
     settings = PointSettings(steps or CALIBRATION_STEPS, warmup_steps,
-                             options, cross_device_ops,
-                             sample_interval, clock_origin=time.monotonic())
+                             _replicate_options(replicate_options, shares, max(counts)),
+                             cross_device_ops, sample_interval, clock_origin=time.monotonic())
     plan = SweepPlan(_phases(counts, strategies), precision, make_point,
                      efficiency_threshold, confidence)
     recorder = Recorder(ResultsStore(results_path), name, scaling, precision.target_ci)
@@ -205,9 +204,8 @@ def sweep(
         return Measured(point, measure(point, model_fn, data, settings),
                         steps=settings.steps, warmup_steps=warmup_steps)
 
-    outcome = run_sweep(plan, recorder, measure, reporter,
-                        titled(f"Sweep of {len(counts)} device counts", available),
-                        prepare=calibrate if steps is None else None)
+    outcome = run_sweep(plan, recorder, measure, reporter, titled(
+        f"Sweep of {len(counts)} device counts", available), prepare=None if steps else calibrate)
     return _finished(outcome, forecast, lambda machine: _forecast(
         model_fn(), machine, counts, batch_size, scaling, strategies, replicate_options))
 

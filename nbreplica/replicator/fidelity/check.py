@@ -25,7 +25,7 @@ _DEFAULT_BATCH_SIZE = 32  # what Model.fit uses for arrays when batch_size is No
 
 
 def check_fidelity(model: ModelOrBuilder, x: Any, y: Any = None,
-                   gpus: int | Sequence[int] | None = 4, steps: int = 3,
+                   gpus: int | Sequence[int] | None = 4, steps: int = 3, *,
                    shares: str | Sequence[float] | None = None,
                    **fit_kwargs: Any) -> FidelityReport:
     """Check that ``model`` trains replicated over ``gpus`` as it trains on one device.
