@@ -18,9 +18,9 @@ from nbreplica.replicator.plan import make_plan, shared_sizes
 from nbreplica.replicator.shares import resolve_shares
 from nbreplica.testing import fake_nvml
 from nbreplica.testing.plausible import mixed_gpus
-from replica_models import make_mlp, random_data
+from replica_models import assert_same_training, make_mlp, random_data
 
-RTOL, ATOL = 1e-5, 1e-6
+ATOL = 1e-6
 UNEVEN = [pytest.param([0.5, 0.25, 0.25], id="half-quarter-quarter"),
           pytest.param([3, 1], id="three-to-one"),
           pytest.param([0.1, 0.2, 0.3, 0.4], id="four-rising")]
@@ -69,16 +69,6 @@ def _fit_both(build, shares, compile_kwargs, x, y, **fit_kwargs):
     return histories, templates, parallel
 
 
-def _assert_same_training(histories, templates):
-    plain, replicated = histories
-    assert set(replicated) == set(plain)
-    for name in plain:
-        np.testing.assert_allclose(replicated[name], plain[name], rtol=RTOL, atol=ATOL,
-                                   err_msg=name)
-    for got, want in zip(templates[1].get_weights(), templates[0].get_weights()):
-        np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
-
-
 @pytest.mark.parametrize("shares", UNEVEN)
 def test_a_dense_model_with_several_metrics_and_sample_weights_trains_exactly(shares):
     x, y = random_data(30)
@@ -93,7 +83,7 @@ def test_a_dense_model_with_several_metrics_and_sample_weights_trains_exactly(sh
     assert parallel.shares_source == "given"
     np.testing.assert_allclose(parallel.shares, np.asarray(shares) / np.sum(shares))
     assert len(histories[1]) >= 5
-    _assert_same_training(histories, templates)
+    assert_same_training(histories, templates)
     np.testing.assert_allclose(parallel.predict(x, batch_size=11, verbose=0),
                                templates[1].predict(x, batch_size=11, verbose=0), atol=ATOL)
 
@@ -123,7 +113,7 @@ def test_added_losses_train_exactly(shares):
         return {"optimizer": keras.optimizers.SGD(0.05), "loss": "mse"}
     histories, templates, _ = _fit_both(_added_loss_model, shares, compile_kwargs, x, y,
                                         batch_size=10, epochs=2)  # last batch: 6 rows
-    _assert_same_training(histories, templates)
+    assert_same_training(histories, templates)
 
 
 def _masked_tagger():
@@ -148,7 +138,7 @@ def test_masked_sequences_and_sparse_embedding_gradients_train_exactly(shares):
     histories, templates, _ = _fit_both(_masked_tagger, shares, compile_kwargs,
                                         x.astype("int32"), y.astype("int32"),
                                         batch_size=10, epochs=2)
-    _assert_same_training(histories, templates)
+    assert_same_training(histories, templates)
 
 
 def test_check_fidelity_checks_a_split_by_shares():
@@ -194,7 +184,7 @@ def test_a_mixed_split_from_nvml_trains_exactly():
         return {"optimizer": keras.optimizers.Adam(0.01), "loss": "mse", "metrics": ["mae"]}
     histories, templates, _ = _fit_both(make_mlp, list(shares), compile_kwargs, x, y,
                                         batch_size=20, epochs=2)
-    _assert_same_training(histories, templates)
+    assert_same_training(histories, templates)
 
 
 def test_memory_shares_need_nvml():
