@@ -97,6 +97,10 @@ def _add_sweep_command(commands: argparse._SubParsersAction) -> None:
                      help="also forecast the model on HARDWARE, a machine of "
                      "'nbreplica forecast --list-hardware', and show it beside the "
                      "measurements")
+    run.add_argument("--shares", type=_flags.shares, metavar="SHARES",
+                     help="how split points split each batch: auto, memory, even "
+                     "(default) or one proportion per device, e.g. 2,1,1,1 (a point on "
+                     "fewer devices uses the first ones)")
     _add_precision_arguments(run)
     run.add_argument("--samples", type=_flags.positive("--samples"), default=4096,
                      help="synthetic examples (default: 4096)")
@@ -282,6 +286,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
             results_path=args.results,
             efficiency_threshold=args.threshold,
             forecast=args.forecast,
+            shares=args.shares,
         )
     except SweepInterrupted as stop:
         _report(stop.result, args.out)

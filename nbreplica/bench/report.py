@@ -67,7 +67,6 @@ def summary_text(result: ReportedSweep) -> str:
     recommendations, as plain text that fits a terminal (a terminal's display of a
     sweep)."""
     return "\n".join([heading(result), *device_notes(result),
-                      *[wrapped(line) for line in split_notes(result)],
                       as_text(result.frame, result.scaling, result.confidence),
                       *forecast_notes(result)])
 
@@ -95,12 +94,13 @@ def forecast_notes(result: ReportedSweep) -> list[str]:
 
 
 def device_notes(result: ReportedSweep, simulated: bool = False) -> list[str]:
-    """What the figures of ``result`` came from when not from GPUs, wrapped for a
-    terminal: emulated devices, and (``simulated``) memory and utilization read from
-    the simulated NVML driver."""
+    """What the figures of ``result`` came from, wrapped for a terminal: emulated
+    devices, (``simulated``) memory and utilization read from the simulated NVML
+    driver, and batches split by shares (:func:`split_notes`)."""
     notes = [EMULATED_NOTE] if _emulated(result) else []
     if simulated and has_device_counters(result.samples):
         notes.append(SIMULATED_NOTE)
+    notes += split_notes(result)
     return [wrapped(note) for note in notes]
 
 

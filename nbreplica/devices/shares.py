@@ -15,10 +15,12 @@ import math
 from collections.abc import Sequence
 
 from nbreplica._checks import is_number
+from nbreplica._flags import SHARE_NAMES
 from nbreplica.devices.records import GIB, DeviceStats
 
-#: The names ``replicate(model, shares=...)`` takes besides a sequence of numbers.
-SHARE_MODES = ("even", "auto", "memory")
+#: The names ``replicate(model, shares=...)`` takes besides a sequence of numbers
+#: (``--shares`` takes them too).
+SHARE_MODES = SHARE_NAMES
 
 #: How NVML describes a GPU's speed, as messages and reports name it.
 SPEED_DESCRIPTION = "CUDA cores x max SM clock (NVML)"
