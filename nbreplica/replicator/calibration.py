@@ -15,7 +15,6 @@ measured times can be tested without devices of different speeds.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -47,20 +46,25 @@ def calibrate(template: keras.Model, accelerators: Sequence[Accelerator], *,
 
     Raises:
         CannotCalibrate: the template has no known inputs to make a batch from (a
-            subclassed model, string or ragged inputs, unknown non-batch axes).
+            subclassed model, string or ragged inputs, unknown non-batch axes), or
+            failed on the batch made up for it.
     """
     batch = synthetic_batch(template, rows)
     state = [(variable, tf.identity(variable.value))
              for variable in template.non_trainable_variables]
     print(f"Calibrating shares='auto': {steps} steps of {template.name!r} on {rows} rows "
-          f"on each of {len(accelerators)} devices ...", end="", flush=True, file=sys.stdout)
+          f"on each of {len(accelerators)} devices ...", end="", flush=True)
     started = time.perf_counter()
     try:
         seconds = _seconds_per_step(template, batch, accelerators, steps, clock)
+    except (TypeError, ValueError, tf.errors.OpError) as error:  # the made-up batch
+        print(" failed", flush=True)
+        raise CannotCalibrate(f"model {template.name!r} raised {type(error).__name__} on "
+                              f"a made-up batch: {error}") from error
     finally:
         for variable, value in state:
             variable.assign(value)
-    print(f" done in {time.perf_counter() - started:.1f} s", flush=True, file=sys.stdout)
+    print(f" done in {time.perf_counter() - started:.1f} s", flush=True)
     return seconds
 
 

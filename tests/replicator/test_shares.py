@@ -187,6 +187,24 @@ def test_a_mixed_split_from_nvml_trains_exactly():
     assert_same_training(histories, templates)
 
 
+class PositiveOnly(keras.layers.Layer):
+    """Refuses the negative numbers a made-up batch of normal noise holds."""
+
+    def call(self, x):
+        tf.debugging.assert_non_negative(x, message="positive features only")
+        return x
+
+
+def test_auto_falls_back_on_nvml_when_the_model_fails_on_made_up_data(capsys):
+    x = keras.Input((4,))
+    model = keras.Model(x, keras.layers.Dense(2)(PositiveOnly()(x)))
+    with fake_nvml(*mixed_gpus()):
+        parallel = nbreplica.replicate(model, gpus=[1, 2], shares="auto")
+    assert parallel.shares_source == "nvml"
+    np.testing.assert_allclose(parallel.shares, [0.705, 0.295], atol=1e-3)
+    assert capsys.readouterr().out.endswith(" failed\n")
+
+
 def test_memory_shares_need_nvml():
     with pytest.raises(ValueError, match=r"free memory.*Received: shares='memory'"):
         nbreplica.replicate(make_mlp(), gpus=2, shares="memory")
