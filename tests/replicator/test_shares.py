@@ -239,6 +239,7 @@ def test_calibration_times_each_device_and_leaves_the_template_as_it_was(capsys)
     template = _batch_normalized()
     template.compile(optimizer="adam", loss="mse")
     before = [np.copy(w) for w in template.get_weights()]
+    state = [np.copy(v.numpy()) for v in template.non_trainable_variables]  # seeds too
     devices = nbreplica.list_devices()[:3]
     # Two rounds of one step per device, in turn: device 1 is twice as slow.
     clock = _clock([1.0, 2.0, 1.0, 1.0, 2.0, 1.0])
@@ -246,6 +247,9 @@ def test_calibration_times_each_device_and_leaves_the_template_as_it_was(capsys)
     assert seconds == [1.0, 2.0, 1.0]
     for got, want in zip(template.get_weights(), before):
         np.testing.assert_array_equal(got, want)
+    assert any("seed_generator" in v.path for v in template.non_trainable_variables)
+    for variable, want in zip(template.non_trainable_variables, state):
+        np.testing.assert_array_equal(variable.numpy(), want)
     assert int(template.optimizer.iterations) == 0
     line = capsys.readouterr().out
     assert "Calibrating shares='auto': 2 steps of" in line and "on each of 3 devices" in line
