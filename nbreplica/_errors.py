@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 
 class NbreplicaError(Exception):
     """Base class of every error nbreplica raises on purpose."""
@@ -36,3 +38,13 @@ class WorkerError(NbreplicaError, RuntimeError):
 
 class LaunchTimeout(NbreplicaError, TimeoutError):
     """Worker processes did not all start and join their cluster in time."""
+
+
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` of a warning that names the caller's line: the first frame
+    outside nbreplica, Keras and TensorFlow (counted from the function calling this)."""
+    frame, stacklevel = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in (
+            "nbreplica", "keras", "tensorflow"):
+        frame, stacklevel = frame.f_back, stacklevel + 1
+    return stacklevel

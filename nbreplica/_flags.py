@@ -74,3 +74,24 @@ def whole_numbers(flag: str, minimum: int) -> Callable[[str], list[int]]:
 def comma_list(text: str) -> tuple[str, ...]:
     """The items of ``A, B,C``, stripped of surrounding spaces."""
     return tuple(part.strip() for part in text.split(","))
+
+
+#: What ``--shares`` takes besides comma-separated numbers (the names of
+#: ``replicate(model, shares=...)``).
+SHARE_NAMES = ("even", "auto", "memory")
+
+
+def shares(text: str) -> str | list[float]:
+    """``--shares auto|memory|even|0.5,0.25,0.25``: a way to split each batch, or
+    positive proportions, one per device (checked against the device count later)."""
+    if text.strip() in SHARE_NAMES:
+        return text.strip()
+    try:
+        values = [float(part) for part in comma_list(text)]
+    except ValueError:
+        values = []
+    if not values or not all(math.isfinite(v) and v > 0 for v in values):
+        raise argparse.ArgumentTypeError(
+            f"expected {', '.join(SHARE_NAMES)} or comma-separated numbers > 0, one per "
+            f"device. Received: --shares {text}")
+    return values

@@ -6,7 +6,8 @@
   renumbers when only some GPUs are visible: see :mod:`nbreplica.gpus.visible`).
 - ``NBREPLICA_FAKE_NVML=N`` puts the simulated driver of :mod:`nbreplica.testing`
   with N GPUs under pynvml (a notebook kernel is a separate process: this is how a
-  test or a demo gives it GPUs to show).
+  test or a demo gives it GPUs to show); ``NBREPLICA_FAKE_NVML=mixed`` gives it a
+  machine of 2 A100s and 2 T4s with different free memory.
 - ``NBREPLICA_EMULATE_GPUS=N`` makes N emulated GPUs, which starts TensorFlow.
 - Keras finds nbreplica's saved classes (see :mod:`nbreplica._keras_registry`).
 
@@ -59,7 +60,7 @@ def install_fake_nvml_from_env() -> None:
     raw = os.environ.get(FAKE_NVML_ENV_VAR, "").strip()
     if not raw:
         return
-    count = emulation.parse_count(raw, name=FAKE_NVML_ENV_VAR)
-    from nbreplica.testing.plausible import plausible_driver  # only when asked for
+    from nbreplica.testing.plausible import MIXED, plausible_driver  # only when asked for
 
-    plausible_driver(count).install()
+    machine = MIXED if raw == MIXED else emulation.parse_count(raw, name=FAKE_NVML_ENV_VAR)
+    plausible_driver(machine).install()

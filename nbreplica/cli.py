@@ -97,6 +97,10 @@ def _add_sweep_command(commands: argparse._SubParsersAction) -> None:
                      help="also forecast the model on HARDWARE, a machine of "
                      "'nbreplica forecast --list-hardware', and show it beside the "
                      "measurements")
+    run.add_argument("--shares", type=_flags.shares, metavar="SHARES",
+                     help="how split points split each batch: auto, memory, even "
+                     "(default) or one proportion per device, e.g. 2,1,1,1 (a point on "
+                     "fewer devices uses the first ones)")
     _add_precision_arguments(run)
     run.add_argument("--samples", type=_flags.positive("--samples"), default=4096,
                      help="synthetic examples (default: 4096)")
@@ -199,6 +203,11 @@ def _add_devices_command(commands: argparse._SubParsersAction) -> None:
                          "per line)")
     devices.add_argument("--count", type=_flags.positive("--count"), metavar="N",
                          help="with --watch: stop after N refreshes")
+    devices.add_argument("--shares", choices=("auto", "memory"),
+                         help="show each GPU's share of a batch split over the GPUs "
+                         "shown, as replicate(model, shares=...) splits it: auto by "
+                         "NVML's CUDA cores x max SM clock (where replicate cannot time "
+                         "the model), memory by free memory")
     devices.set_defaults(run=_run_devices)
 
 
@@ -206,6 +215,7 @@ def _run_devices(args: argparse.Namespace) -> int:
     # The device layer loads no TensorFlow, and neither does this command.
     from nbreplica.devices import nvml_status, snapshot
     from nbreplica.devices.console import as_json, render
+    from nbreplica.devices.shares import shares_by_index
 
     if args.count is not None and args.watch is None:
         print(f"nbreplica devices: error: --count needs --watch. Received: --count {args.count}",
@@ -222,11 +232,13 @@ def _run_devices(args: argparse.Namespace) -> int:
                     print("[]", flush=True)
                 print(f"nbreplica devices: no GPU to show: {nvml_status()}", file=sys.stderr)
                 return EXIT_ERROR
+            shares = None if args.shares is None else shares_by_index(devices, args.shares)
             if args.json:
-                text = json.dumps(as_json(devices), indent=None if args.watch else 2)
+                text = json.dumps(as_json(devices, shares), indent=None if args.watch else 2)
             else:
                 text = render(devices, f"{socket.gethostname()}  "
-                              f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {nvml_status()}")
+                              f"{time.strftime('%Y-%m-%d %H:%M:%S')}  {nvml_status()}",
+                              shares)
             # In a terminal each refresh replaces the last; piped, they follow each other.
             print(("\x1b[H\x1b[J" if clear else "\n" if shown and not args.json else "") + text,
                   flush=True)
@@ -279,6 +291,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
             results_path=args.results,
             efficiency_threshold=args.threshold,
             forecast=args.forecast,
+            shares=args.shares,
         )
     except SweepInterrupted as stop:
         _report(stop.result, args.out)

@@ -29,8 +29,9 @@ def test_public_callables_are_documented():
 
 def test_replicate_keeps_the_pinned_signature():
     parameters = inspect.signature(nbreplica.replicate).parameters
-    assert list(parameters) == ["model", "gpus", "cpu_merge", "cpu_relocation"]
-    assert [p.default for p in list(parameters.values())[1:]] == [None, True, False]
+    # multi_gpu_model's order, then shares=
+    assert list(parameters) == ["model", "gpus", "cpu_merge", "cpu_relocation", "shares"]
+    assert [p.default for p in list(parameters.values())[1:]] == [None, True, False, None]
 
 
 def test_cluster_names():
@@ -43,8 +44,10 @@ def test_cluster_names():
 
 def test_check_fidelity_keeps_the_pinned_signature():
     parameters = inspect.signature(nbreplica.check_fidelity).parameters
-    assert list(parameters) == ["model", "x", "y", "gpus", "steps", "fit_kwargs"]
-    assert [parameters[name].default for name in ("y", "gpus", "steps")] == [None, 4, 3]
+    assert list(parameters) == ["model", "x", "y", "gpus", "steps", "shares", "fit_kwargs"]
+    assert [parameters[name].default for name in ("y", "gpus", "steps", "shares")] == [
+        None, 4, 3, None]
+    assert parameters["shares"].kind is inspect.Parameter.KEYWORD_ONLY
 
 
 def test_launch_keeps_the_pinned_signature():

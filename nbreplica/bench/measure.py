@@ -18,6 +18,7 @@ from nbreplica.bench.data import SweepData
 from nbreplica.bench.step_timer import Call, StepTimer
 from nbreplica.bench.timing import StepTiming, step_figures
 from nbreplica.devices import Sampler
+from nbreplica.replicator.model import ReplicatedModel
 from nbreplica.strategy.names import MULTIWORKER, WORKERS_LABEL
 from nbreplica.strategy.placements import placement_for
 from nbreplica.strategy.workers import WorkerProcess
@@ -53,6 +54,8 @@ class Measurement(StepTiming):
     samples: pd.DataFrame
     peak_memory_bytes: dict[int, float]
     mean_utilization: dict[int, float]
+    split: str | None = None
+    """How each batch was split (``ReplicatedModel.split``); ``None`` unsplit."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,7 @@ def measure_point(
         samples=samples,
         peak_memory_bytes=_for_devices(sampler.peak_memory(), indices),
         mean_utilization=_for_devices(sampler.mean_utilization(), indices),
+        split=model.split if isinstance(model, ReplicatedModel) else None,
     )
 
 

@@ -112,6 +112,7 @@ class Recorder:
             keras_version=keras.__version__,
             timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             target_ci=self.target_ci,
+            shares=measurement.split,
         )
 
     def runs(self) -> pd.DataFrame:

@@ -71,6 +71,20 @@ def summary_text(result: ReportedSweep) -> str:
                       *forecast_notes(result)])
 
 
+def split_notes(result: ReportedSweep) -> list[str]:
+    """How the split points split each batch, when not evenly: one line per device
+    count, from its first run (``"auto"`` calibrates every run: the others are in
+    the runs' ``shares`` column)."""
+    runs = result.runs
+    if "shares" not in runs or not runs["shares"].dropna().map(
+            lambda split: not str(split).startswith("even ")).any():
+        return []
+    first = runs.dropna(subset=["shares"]).drop_duplicates(["strategy", "devices"])
+    return ["Each batch split by shares: " + "; ".join(
+        f"{row.strategy} on {row.devices} devices {row.shares}"
+        for row in first.itertuples())]
+
+
 def forecast_notes(result: ReportedSweep) -> list[str]:
     """Under the table: the sweep's forecast, and what a law fitted to emulated points
     cannot say (see :func:`~nbreplica.bench.forecast_text.sweep_forecast_lines`)."""
@@ -80,12 +94,13 @@ def forecast_notes(result: ReportedSweep) -> list[str]:
 
 
 def device_notes(result: ReportedSweep, simulated: bool = False) -> list[str]:
-    """What the figures of ``result`` came from when not from GPUs, wrapped for a
-    terminal: emulated devices, and (``simulated``) memory and utilization read from
-    the simulated NVML driver."""
+    """What the figures of ``result`` came from, wrapped for a terminal: emulated
+    devices, (``simulated``) memory and utilization read from the simulated NVML
+    driver, and batches split by shares (:func:`split_notes`)."""
     notes = [EMULATED_NOTE] if _emulated(result) else []
     if simulated and has_device_counters(result.samples):
         notes.append(SIMULATED_NOTE)
+    notes += split_notes(result)
     return [wrapped(note) for note in notes]
 
 
@@ -94,6 +109,7 @@ def summary_html(result: ReportedSweep) -> str:
     return "".join([
         f"<div class='nbreplica-sweep'><p><b>{html.escape(heading(result))}</b></p>",
         *_emulated_note(result),
+        *_split_html(result),
         as_html(result.frame, result.scaling, result.confidence),
         *_forecast_html(result),
         "</div>",
@@ -105,6 +121,10 @@ def _forecast_html(result: ReportedSweep) -> list[str]:
     notes = forecast_notes(result)[1:]
     text = "\n".join(notes)
     return [f"<pre>{html.escape(text)}</pre>"] if notes else []
+
+
+def _split_html(result: ReportedSweep) -> list[str]:
+    return [f"<p>{html.escape(line)}</p>" for line in split_notes(result)]
 
 
 def _emulated(result: ReportedSweep) -> bool:
@@ -165,8 +185,9 @@ def render_html(result: ReportedSweep, images: dict[str, bytes]) -> str:
             f'<p class="banner">Interrupted: {len(runs)} of {result.planned_points} '
             "points were measured; the figures and tables show those.</p>"
         )
-    parts += [*_emulated_note(result), "<h2>Environment</h2>",
-              _definition_table(_environment(result))]
+    parts += [*_emulated_note(result),
+              *_split_html(result),
+              "<h2>Environment</h2>", _definition_table(_environment(result))]
     if "scaling" in images:
         parts += ["<h2>Scaling</h2>", _image(images["scaling"], "Scaling figure")]
     parts += [

@@ -11,6 +11,7 @@ from typing import Any
 import tensorflow as tf
 
 from nbreplica._checks import is_whole
+from nbreplica.devices.shares import SHARE_MODES, normalised
 from nbreplica.gpus.replicas import chosen_devices
 from nbreplica.bench.data import SweepData
 from nbreplica.bench import defaults
@@ -57,6 +58,7 @@ def sweep(
     cross_device_ops: tf.distribute.CrossDeviceOps | None = None,
     progress: bool | Progress | None = None,
     forecast: Hardware | str | None = None,
+    shares: str | Sequence[float] | None = None,
 ) -> SweepResult:
     """Measure how training speed scales with the number of devices.
 
@@ -139,6 +141,11 @@ def sweep(
             scaling, device counts up to the machine's GPUs, its first strategy
             of ``"split"``/``"mirrored"`` and ``replicate_options``), and the
             forecast shows beside the measurements (:attr:`SweepResult.forecast`).
+        shares: how ``"split"`` points split each batch, as :func:`nbreplica.replicate`
+            takes it: ``"even"``, ``"auto"`` (calibrated for every point), ``"memory"``,
+            or one share per device of the selection (at least as many as the largest
+            count), of which a point on n devices uses the first n. Each run stores
+            the split it used (``shares``) and the report shows it.
 
     Returns:
         A :class:`SweepResult`.
@@ -180,8 +187,8 @@ def sweep(
 
     data = _checked_data(x, y, strategies, global_batch(max(counts)))
     settings = PointSettings(steps or CALIBRATION_STEPS, warmup_steps,
-                             dict(replicate_options or {}), cross_device_ops,
-                             sample_interval, clock_origin=time.monotonic())
+                             _replicate_options(replicate_options, shares, max(counts)),
+                             cross_device_ops, sample_interval, clock_origin=time.monotonic())
     plan = SweepPlan(_phases(counts, strategies), precision, make_point,
                      efficiency_threshold, confidence)
     recorder = Recorder(ResultsStore(results_path), name, scaling, precision.target_ci)
@@ -198,9 +205,8 @@ def sweep(
         return Measured(point, measure(point, model_fn, data, settings),
                         steps=settings.steps, warmup_steps=warmup_steps)
 
-    outcome = run_sweep(plan, recorder, measure, reporter,
-                        titled(f"Sweep of {len(counts)} device counts", available),
-                        prepare=calibrate if steps is None else None)
+    outcome = run_sweep(plan, recorder, measure, reporter, titled(
+        f"Sweep of {len(counts)} device counts", available), prepare=None if steps else calibrate)
     return _finished(outcome, forecast, lambda machine: _forecast(
         model_fn(), machine, counts, batch_size, scaling, strategies, replicate_options))
 
@@ -248,6 +254,24 @@ def _calibrated(settings: PointSettings, point: Point, model_fn: ModelFn, data: 
     mean_step_s = point.global_batch_size / measurement.samples_per_s
     return dataclasses.replace(settings, steps=calibrated_steps(
         mean_step_s, measurement.step_time_sd_s / mean_step_s, confidence))
+
+
+def _replicate_options(options: Mapping[str, Any] | None, shares: Any,
+                       largest: int) -> dict[str, Any]:
+    """``replicate_options`` with ``shares``, checked before anything is measured."""
+    chosen = dict(options or {})
+    if shares is None:
+        return chosen
+    if isinstance(shares, str):
+        if shares not in SHARE_MODES:
+            raise ValueError(f"shares must be None, one of {SHARE_MODES} or a sequence of "
+                             f"positive numbers. Received: shares={shares!r}")
+    elif len(normalised(shares, len(shares))) < largest:
+        raise ValueError(
+            f"shares needs one number per device of the largest point ({largest}). "
+            f"Received: shares={shares!r}")
+    chosen["shares"] = shares
+    return chosen
 
 
 def _check_model_fn(model_fn: ModelFn) -> None:

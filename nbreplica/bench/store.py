@@ -60,6 +60,9 @@ class RunRecord(StepTiming):
     target_ci: float | None = None
     """The speedup interval width an adaptive sweep aimed at; NULL for fixed sweeps
     and in files written before sweeps were adaptive."""
+    shares: str | None = None
+    """How each batch was split over the devices (``ReplicatedModel.split``, e.g.
+    ``"given 50% · 25% · 25%"``); NULL for unsplit points and in older files."""
 
 
 RUN_COLUMNS = [field.name for field in dataclasses.fields(RunRecord)]

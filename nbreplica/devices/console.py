@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nbreplica.devices.owners import process_command, process_user
@@ -18,12 +18,15 @@ from nbreplica.devices.records import GIB, DeviceStats, ProcessInfo
 NOT_AVAILABLE = "n/a"
 
 
-def render(devices: Sequence[DeviceStats], title: str) -> str:
-    """``devices`` as terminal text under the line ``title``."""
+def render(devices: Sequence[DeviceStats], title: str,
+           shares: Mapping[int, float] | None = None) -> str:
+    """``devices`` as terminal text under the line ``title``; with ``shares`` (by
+    index), each GPU's line ends with its share of a batch (``n/a``: none)."""
     width = max((len(device.name or "unknown GPU") for device in devices), default=0)
     lines = [title]
     for device in devices:
-        lines.append(_device_line(device, width))
+        lines.append(_device_line(device, width) + (
+            "" if shares is None else f" | share {share_text(shares.get(device.index))}"))
         if device.processes is None and not device.lost:
             lines.append("    processes: n/a (the driver does not tell)")
         for process in device.processes or ():
@@ -31,13 +34,16 @@ def render(devices: Sequence[DeviceStats], title: str) -> str:
     return "\n".join(lines)
 
 
-def as_json(devices: Sequence[DeviceStats]) -> list[dict[str, Any]]:
+def as_json(devices: Sequence[DeviceStats],
+            shares: Mapping[int, float] | None = None) -> list[dict[str, Any]]:
     """One JSON-ready object per GPU: every :class:`~nbreplica.DeviceStats` field (bytes,
     percent, degrees Celsius, watts; ``null`` when not reported), each process with its
-    ``user`` and ``command`` too."""
+    ``user`` and ``command`` too; with ``shares``, its ``share`` (``null``: none)."""
     objects = []
     for device in devices:
         fields = dataclasses.asdict(device)
+        if shares is not None:
+            fields["share"] = shares.get(device.index)
         if device.processes is not None:
             fields["processes"] = [
                 {**dataclasses.asdict(process), "user": process_user(process.pid),
@@ -46,6 +52,11 @@ def as_json(devices: Sequence[DeviceStats]) -> list[dict[str, Any]]:
             ]
         objects.append(fields)
     return objects
+
+
+def share_text(share: float | None) -> str:
+    """``"35%"`` or ``"n/a"``."""
+    return NOT_AVAILABLE if share is None else f"{100 * share:.0f}%"
 
 
 def temperature_text(device: DeviceStats) -> str:

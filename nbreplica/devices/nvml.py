@@ -64,6 +64,7 @@ class _Session:
     driver_version: str | None = None
     handles: dict[int, Any] = field(default_factory=dict)
     identities: dict[int, tuple[str | None, str | None]] = field(default_factory=dict)
+    specs: dict[int, tuple[int | None, int | None]] = field(default_factory=dict)
 
 
 _CLOSED = _Session(available=False, status="NVML was shut down (interpreter exiting)",
@@ -198,6 +199,11 @@ def _read_device(session: _Session, index: int) -> DeviceStats:
                         query(pynvml.nvmlDeviceGetUUID, handle))
             session.identities[index] = identity
         name, uuid = identity
+        specs = session.specs.get(index)
+        if specs is None:  # what the GPU is made of does not change
+            specs = (query(pynvml.nvmlDeviceGetNumGpuCores, handle),
+                     query(pynvml.nvmlDeviceGetMaxClockInfo, handle, pynvml.NVML_CLOCK_SM))
+            session.specs[index] = specs
         memory = query(pynvml.nvmlDeviceGetMemoryInfo, handle, pynvml.nvmlMemory_v2)
         if memory is None:  # drivers older than the _v2 call
             memory = query(pynvml.nvmlDeviceGetMemoryInfo, handle)
@@ -220,6 +226,8 @@ def _read_device(session: _Session, index: int) -> DeviceStats:
             power_limit=_watts(query(pynvml.nvmlDeviceGetEnforcedPowerLimit, handle)),
             processes=_processes(handle),
             simulated=session.simulated,
+            cuda_cores=specs[0],
+            max_sm_clock_mhz=specs[1],
         )
     except GpuLost:
         name, uuid = session.identities.get(index, (None, None))

@@ -56,6 +56,9 @@ class DeviceStats:
             index and name are known.
         simulated: the values come from the fake driver in :mod:`nbreplica.testing`.
         lost: the driver reported the GPU as lost (fallen off the bus); no metrics.
+        cuda_cores, max_sm_clock_mhz: what NVML says the GPU is made of (its CUDA
+            cores, its highest SM clock in MHz): their product is the speed
+            ``replicate(model, shares="auto")`` falls back on.
     """
 
     index: int
@@ -73,6 +76,8 @@ class DeviceStats:
     emulated: bool = False
     simulated: bool = False
     lost: bool = False
+    cuda_cores: int | None = None
+    max_sm_clock_mhz: int | None = None
 
     def other_processes(self) -> tuple[ProcessInfo, ...] | None:
         """The processes on this device other than the current one (``None``: unknown)."""

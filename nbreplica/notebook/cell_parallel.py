@@ -84,15 +84,18 @@ class OuterCell:
 
 
 def run_parallel(shell: InteractiveShell, body: str, devices: Sequence[Accelerator],
-                 strategy: str, *, monitor: bool = False) -> CellRun:
+                 strategy: str, *, monitor: bool = False,
+                 shares: str | Sequence[float] | None = None) -> CellRun:
     """Run ``body`` in ``shell`` data-parallel over ``devices`` with ``strategy``.
 
     For the body's duration ``nbreplica.selected_devices()`` is ``devices``, Keras
     model calls are routed (see :mod:`nbreplica.strategy.placements`), every ``fit`` is
     timed, and with ``monitor`` the devices are sampled; all of it is undone however
-    the body ends.
+    the body ends. ``shares`` is how ``"split"`` splits each batch (as
+    ``replicate`` takes it).
     """
-    placed = placement_for(strategy, devices)
+    placed = placement_for(strategy, devices,
+                           replicate_options=None if shares is None else {"shares": shares})
     observer = FitObserver()
     sampler = Sampler(interval=SAMPLE_INTERVAL)
     with contextlib.ExitStack() as stack:

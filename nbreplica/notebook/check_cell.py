@@ -39,7 +39,8 @@ class FitCall:
 
 
 def run_checked(shell: InteractiveShell, body: str, devices: Sequence[Accelerator],
-                strategy: str, *, monitor: bool = False) -> CellRun:
+                strategy: str, *, monitor: bool = False,
+                shares: str | Sequence[float] | None = None) -> CellRun:
     """:func:`~nbreplica.notebook.cell_parallel.run_parallel`, then, if the body ran
     without error, one printed verdict per model its ``fit`` calls trained.
 
@@ -56,10 +57,10 @@ def run_checked(shell: InteractiveShell, body: str, devices: Sequence[Accelerato
             "cell's devices, so it needs at least two. Received: 1 device "
             f"(GPU {devices[0].index})")
     with recorded_fits() as calls:
-        run = run_parallel(shell, body, devices, strategy, monitor=monitor)
+        run = run_parallel(shell, body, devices, strategy, monitor=monitor, shares=shares)
     if run.error is None:
         for call in calls:
-            print(_verdict(call, [device.index for device in devices]))
+            print(_verdict(call, [device.index for device in devices], shares))
     return run
 
 
@@ -92,9 +93,10 @@ def recorded_fits() -> Iterator[list[FitCall]]:
             keras.Model.fit = own
 
 
-def _verdict(call: FitCall, gpus: list[int]) -> str:
+def _verdict(call: FitCall, gpus: list[int], shares: str | Sequence[float] | None) -> str:
     try:
-        report = check_fidelity(call.model, call.x, call.y, gpus=gpus, **call.arguments)
+        report = check_fidelity(call.model, call.x, call.y, gpus=gpus, shares=shares,
+                                **call.arguments)
     except (TypeError, ValueError) as error:
         return f"Model {call.model.name!r} was not checked: {error}"
     return f"Model {call.model.name!r} {report}"

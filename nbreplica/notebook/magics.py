@@ -69,6 +69,12 @@ class ReplicateMagics(Magics):
     @argument("--strategy", choices=IN_PROCESS, default="split",
               help="split: replicate the cell's models (default); mirrored: run the "
                    "cell under tf.distribute.MirroredStrategy")
+    @argument("--shares", type=flags.shares, metavar="SHARES",
+              help="with --strategy split: how much of each batch each device gets: "
+                   "auto (measured speed, else NVML's description), memory (free "
+                   "memory), even (default), or proportions, one per device, e.g. "
+                   "0.5,0.25,0.25 (with --sweep, a point on fewer devices uses the "
+                   "first ones)")
     @argument("--sweep", type=flags.whole_numbers("--sweep", 1), metavar="COUNTS",
               help="re-run the cell on each device count, e.g. 1,2,4,8 (1 is always "
                    "added: the baseline), store every run and show the speedup report")
@@ -151,6 +157,12 @@ class ReplicateMagics(Magics):
           one: ``model.save("my_model.keras")`` loads anywhere.
         - Within one cell, the calls on one model share one replicated model; each
           cell makes its own (its first step traces the training step again).
+
+        ``--shares`` (with ``--strategy split``) splits each batch unevenly, as
+        ``nbreplica.replicate(model, shares=...)`` does: ``auto`` (each device's
+        measured speed, else NVML's description of each GPU), ``memory`` (each GPU's
+        free memory) or proportions, one per device of the cell (``0.5,0.25,0.25``).
+        The summary says how each batch was split.
 
         Rules of ``--strategy mirrored``:
 
@@ -250,6 +262,7 @@ class ReplicateMagics(Magics):
         from nbreplica.notebook.cell_parallel import OuterCell
 
         devices = _chosen_devices(args)
+        _check_shares(args, devices)
         outer = OuterCell(self.shell)
         self._running = True
         try:
@@ -267,7 +280,8 @@ class ReplicateMagics(Magics):
 
         _refuse_sweep_options(args)
         run_cell = run_checked if args.check else run_parallel
-        run = run_cell(self.shell, cell, devices, args.strategy, monitor=args.monitor)
+        run = run_cell(self.shell, cell, devices, args.strategy, monitor=args.monitor,
+                       shares=args.shares)
         self.last_run = run
         if not args.quiet and run.ran:
             display(CellSummary(run))
@@ -307,7 +321,7 @@ class ReplicateMagics(Magics):
         outcome = sweep_cell(self.shell, cell, devices, counts, strategy, precision,
                              name=args.name, monitor=args.monitor,
                              progress=make_progress(False if args.quiet else None),
-                             forecast_on=args.forecast)
+                             forecast_on=args.forecast, shares=args.shares)
         if outcome.result is not None:
             self.last_sweep = outcome.result
             if not args.quiet:
@@ -387,6 +401,24 @@ def _chosen_devices(args: Namespace) -> list[Accelerator]:
         raise UsageError(str(exc)) from None
 
 
+def _check_shares(args: Namespace, devices: list[Accelerator]) -> None:
+    """``--shares`` splits ``--strategy split`` batches: proportions name each of the
+    cell's devices."""
+    if args.shares is None:
+        return
+    shown = args.shares if isinstance(args.shares, str) else ",".join(
+        f"{share:g}" for share in args.shares)
+    if args.strategy != "split":
+        raise UsageError(
+            "--shares splits the batches of --strategy split; MirroredStrategy splits "
+            f"evenly. Received: --shares {shown} with --strategy {args.strategy}")
+    if not isinstance(args.shares, str) and len(args.shares) != len(devices):
+        raise UsageError(
+            f"--shares needs one proportion per device of the cell: {len(devices)} devices "
+            f"(GPUs {', '.join(str(d.index) for d in devices)}), {len(args.shares)} shares. "
+            f"Received: --shares {shown}")
+
+
 def _check_worker_options(args: Namespace) -> None:
     """``--workers N`` alone, or ``--workers`` (no N) with ``--sweep``; no device or
     strategy options, which the workers do not use."""
@@ -401,6 +433,7 @@ def _check_worker_options(args: Namespace) -> None:
     for flag, given in (("--gpus", args.gpus is not None), ("-n", args.n is not None),
                         ("--forecast", args.forecast is not None and not swept),
                         ("--strategy", args.strategy != "split"), ("--monitor", args.monitor),
+                        ("--shares", args.shares is not None),
                         ("--repeats", args.repeats is not None and not swept),
                         ("--name", args.name is not None and not swept)):
         if given:

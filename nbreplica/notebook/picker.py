@@ -18,8 +18,10 @@ from nbreplica.devices.console import (
     memory_text,
     power_text,
     render,
+    share_text,
     temperature_text,
 )
+from nbreplica.devices.shares import shares_by_index
 from nbreplica.devices.periodic import Periodic
 from nbreplica.devices.records import GIB
 
@@ -190,6 +192,7 @@ class GpuPicker(widgets.VBox):
                 for row in self._rows.values():
                     row.show(devices.get(row.index))
             self._devices = devices
+            self._show_summary(chosen.selected_devices())
             self._show_kernel()
 
     def select_free(self, min_free_gib: float = 1.0, max_utilization: float = 10.0) -> list[int]:
@@ -262,11 +265,18 @@ class GpuPicker(widgets.VBox):
             self.selected = list(current) if current and set(current) <= set(self._rows) else []
         finally:
             self._following = False
-        self._summary.value = (
-            "replicate() will use GPUs " + ", ".join(map(str, current))
-            if current else "Nothing ticked: replicate() uses every device."
-        )
+        self._show_summary(current)
         self._show_kernel()
+
+    def _show_summary(self, current: tuple[int, ...] | None) -> None:
+        """What ``replicate()`` will use, with each ticked GPU's share of a batch."""
+        if not current:
+            self._summary.value = "Nothing ticked: replicate() uses every device."
+            return
+        ticked = [self._devices[i] for i in current if i in self._devices]
+        self._summary.value = " · ".join([
+            "replicate() will use GPUs " + ", ".join(map(str, current)),
+            *_shares_parts(ticked)])
 
     def _show_kernel(self) -> None:
         """Which GPUs this kernel holds, and what the selection could not change."""
@@ -334,6 +344,19 @@ def _held(devices: Sequence[DeviceStats]) -> str:
                                      f" ({own.gpu_memory / GIB:.1f} GiB)")
             for device in devices if (own := device.own_process()) is not None]
     return f"This kernel holds {', '.join(held)}." if held else ""
+
+
+def _shares_parts(ticked: Sequence[DeviceStats]) -> list[str]:
+    """Each ticked GPU's share of a batch, as ``replicate(shares="auto")`` would split
+    it without timing the model (NVML's description) and as ``shares="memory"``
+    would, where NVML tells (at least two GPUs: one takes the whole batch)."""
+    parts = []
+    for mode, how in (("auto", 'shares="auto" (NVML)'), ("memory", 'shares="memory"')):
+        shares = shares_by_index(ticked, mode)
+        if len(ticked) > 1 and len(shares) == len(ticked):
+            parts.append(f"{how}: " + ", ".join(
+                f"GPU {index} {share_text(share)}" for index, share in shares.items()))
+    return parts
 
 
 def _tag(device: DeviceStats) -> str:

@@ -73,6 +73,8 @@ class CellSummary(_Summary):
                  f"wall time {run.wall_s:.2f} s"]
         if run.training is not None:
             lines.append(training_line(run.training))
+        lines += sorted({f"each batch split by shares: {fit.split}" for fit in run.fits
+                         if fit.split is not None and not fit.split.startswith("even ")})
         return lines
 
     def device_rows(self) -> list[tuple[str, str, str]]:

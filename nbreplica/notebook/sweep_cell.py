@@ -41,13 +41,16 @@ SCALING = "strong"
 def sweep_cell(shell: InteractiveShell, body: str, devices: Sequence[Accelerator],
                counts: Sequence[int], strategy: str, precision: Precision, *,
                name: str | None, monitor: bool, progress: Progress,
-               forecast_on: Hardware | None = None) -> SweepOutcome:
+               forecast_on: Hardware | None = None,
+               shares: str | Sequence[float] | None = None) -> SweepOutcome:
     """Run ``body`` once per point of the sweep over ``counts`` devices (1, the
     baseline, first in every repeat; see :mod:`nbreplica.bench.schedule`), store each
     measured point, and stop at the first error or interrupt (the points measured so
     far stay stored). The global batch size of each point is the one its run shows.
     ``"multiworker"`` runs the baseline on the first device, then the cell in each
-    worker count, 1 included, of fresh local worker processes.
+    worker count, 1 included, of fresh local worker processes. ``shares`` (one per
+    device of ``devices``, or a name ``replicate`` takes) split the ``"split"``
+    points' batches; a point on fewer devices uses the first ones.
 
     Every run's output is captured: a failing run's is shown, and the last run's
     once the sweep has decided it is the last (an adaptive sweep decides as it
@@ -79,7 +82,8 @@ def sweep_cell(shell: InteractiveShell, body: str, devices: Sequence[Accelerator
         with capture_output() as captured:
             run = (sweep_point_in_workers(shell, body, point.devices)
                    if point.strategy == MULTIWORKER else
-                   run_parallel(shell, body, point.devices, point.strategy, monitor=monitor))
+                   run_parallel(shell, body, point.devices, point.strategy, monitor=monitor,
+                                shares=shares))
         if run.error is not None:
             captured.show()
             raise StopSweep(run.error)
@@ -135,4 +139,5 @@ def _measurement(run: CellRun, stats: TrainingStats, origin: float) -> Measureme
                            if u.peak_memory_bytes is not None},
         mean_utilization={u.device.index: u.mean_utilization for u in run.usage or ()
                           if u.mean_utilization is not None},
+        split=next((fit.split for fit in run.fits if fit.split is not None), None),
     )

@@ -81,6 +81,9 @@ class FitRecord:
     model: keras.Model
     layout: BatchLayout | None
     timer: StepTimer = field(default_factory=StepTimer)
+    split: str | None = None
+    """How the replicated model split each batch (``ReplicatedModel.split``);
+    ``None`` for a model trained unsplit."""
 
     @property
     def calls(self) -> list[Call]:
@@ -127,8 +130,10 @@ class FitObserver:
         callbacks = fit_arguments.get("callbacks")
         if isinstance(callbacks, keras.callbacks.CallbackList):
             return  # a ready-made CallbackList is used as is; adding to it would leak
-        template = model.template if isinstance(model, ReplicatedModel) else model
-        record = FitRecord(template, batch_layout(fit_arguments))
+        replicated = isinstance(model, ReplicatedModel)
+        record = FitRecord(model.template if replicated else model,
+                           batch_layout(fit_arguments),
+                           split=model.split if replicated else None)
         self.records.append(record)
         fit_arguments["callbacks"] = [*(callbacks or []), record.timer]
 

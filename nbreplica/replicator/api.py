@@ -14,11 +14,13 @@ def replicate(
     gpus: int | Sequence[int] | None = None,
     cpu_merge: bool = True,
     cpu_relocation: bool = False,
+    shares: str | Sequence[float] | None = None,
 ) -> ReplicatedModel:
     """Replicate ``model`` on several devices: data parallelism in one line.
 
     Every input batch is split along axis 0 into one sub-batch per device (as even as
-    possible: no device gets more than one extra row); each device runs ``model`` on
+    possible: no device gets more than one extra row; or by ``shares``); each device
+    runs ``model`` on
     its sub-batch, reusing its layers and weights; the outputs are concatenated along
     axis 0 in order. Forward and backward passes of each replica run on its own device.
     ``fit``, ``evaluate`` and ``predict`` run the template's own ``train_step``,
@@ -36,6 +38,16 @@ def replicate(
         cpu_merge: Merge the outputs (and compute the loss) on the CPU; ``False``
             merges on the first device.
         cpu_relocation: Host the weights on the CPU. Their values are kept.
+        shares: How much of each batch each device gets. ``None`` or ``"even"``: the
+            same; a sequence of positive numbers, one per device (normalised), e.g.
+            ``[0.5, 0.25, 0.25]`` or ``[3, 1]``; ``"memory"``: in proportion to each
+            GPU's free memory (NVML, read now); ``"auto"``: in proportion to each
+            device's speed, measured by timing ``model`` alone for a few steps on
+            each device (nothing is trained), or, where it cannot be timed (no known
+            input shapes, string inputs), from NVML's description of each GPU (CUDA
+            cores x max SM clock). Rows are rounded by largest remainder, and every
+            device gets at least one row. The result keeps them as ``shares`` and
+            where they came from as ``shares_source``; training stays exact.
 
     Returns:
         A :class:`nbreplica.ReplicatedModel`, a ``keras.Model`` to compile and use
@@ -46,7 +58,10 @@ def replicate(
         ValueError: ``model`` is not built; ``gpus`` asks for fewer than two devices,
             for duplicate or negative ids, for devices the machine lacks, or for GPUs
             TensorFlow cannot see (it was limited to the selection made before it
-            started).
+            started); ``shares`` has the wrong length or a share that is not a
+            positive finite number; ``"memory"`` on devices NVML does not report.
+            ``fit``, ``evaluate`` and ``predict`` refuse a batch size at which a
+            share is less than one row.
 
     .. warning::
         A batch smaller than the device count is padded with zero rows up to one row
@@ -67,7 +82,7 @@ def replicate(
             f"or call it once on a batch. Received: model={model.name!r} (built=False)"
         )
     return ReplicatedModel(model, gpus=gpus, cpu_merge=cpu_merge,
-                           cpu_relocation=cpu_relocation)
+                           cpu_relocation=cpu_relocation, shares=shares)
 
 
 multi_gpu_model = replicate

@@ -40,10 +40,12 @@ _replica_depth = threading.local()
 
 @dataclass(frozen=True)
 class Placement:
-    """Where the replicas run (in replica order) and where their outputs merge."""
+    """Where the replicas run (in replica order), where their outputs merge, and each
+    replica's share of the batch (``None``: even)."""
 
     accelerators: tuple[Accelerator, ...]
     merge_device: str
+    shares: tuple[float, ...] | None = None
 
 
 def inside_replica() -> bool:
@@ -143,7 +145,7 @@ def replicated_call(model: keras.Model, call: Callable[..., Any], inputs: Any,
     :func:`_call_loss`).
     """
     state = _Call(model, call, inputs, kwargs, placement,
-                  _scatter(inputs, kwargs.get("mask"), len(placement.accelerators)),
+                  _scatter(inputs, kwargs.get("mask"), placement),
                   state_before=[(v, tf.identity(v.value)) for v in model.non_trainable_variables])
 
     @tf.custom_gradient
@@ -167,11 +169,13 @@ def replicated_call(model: keras.Model, call: Callable[..., Any], inputs: Any,
     return _attach(state, list(results))
 
 
-def _scatter(inputs: Any, mask: Any, count: int) -> _Scattered:
+def _scatter(inputs: Any, mask: Any, placement: Placement) -> _Scattered:
     """Plan the split of the batch and split every input (and mask) on the host."""
     flat_inputs = tf.nest.flatten(inputs)
+    count = len(placement.accelerators)
     with tf.device(HOST_DEVICE):
-        plan = batch_plan.make_plan(batch_plan.batch_size_of(flat_inputs), count)
+        plan = batch_plan.make_plan(batch_plan.batch_size_of(flat_inputs), count,
+                                    placement.shares)
         shards = [batch_plan.split(t, plan, count) for t in flat_inputs]
         mask_shards = [batch_plan.split(m, plan, count) for m in tf.nest.flatten(mask)]
     # Data fed to the model needs no gradient: leaving it out spares each replica's

@@ -11,7 +11,6 @@ device, merge.
 from __future__ import annotations
 
 import contextlib
-import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -20,11 +19,13 @@ import keras
 import tensorflow as tf
 
 from nbreplica import _keras_compat as compat
+from nbreplica._errors import caller_stacklevel
 from nbreplica._keras_compat.instance_call import instance_calls
 from nbreplica.gpus.available import HOST_DEVICE, Accelerator
 from nbreplica.replicator.forward import Placement, has_batch, inside_replica, replicated_call
 from nbreplica.gpus.replicas import resolve_gpus
 from nbreplica.replicator.relocation import move_variables
+from nbreplica.replicator.shares import Shares, check_batch, resolve_shares, split_text
 
 
 @keras.saving.register_keras_serializable(package="nbreplica")
@@ -68,9 +69,11 @@ class ReplicatedModel(keras.Model):
         cpu_merge: bool = True,
         cpu_relocation: bool = False,
         name: str | None = None,
+        shares: str | Sequence[float] | None = None,
         **kwargs: Any,
     ) -> None:
         accelerators = resolve_gpus(gpus)
+        chosen_shares = resolve_shares(shares, template, accelerators)
         kwargs.setdefault("dtype", template.dtype_policy)
         super().__init__(name=name or _unique_name(f"{template.name}_replicated"), **kwargs)
         if cpu_relocation:
@@ -81,6 +84,7 @@ class ReplicatedModel(keras.Model):
         self.cpu_merge = bool(cpu_merge)
         self.cpu_relocation = bool(cpu_relocation)
         self.merge_device = HOST_DEVICE if cpu_merge else accelerators[0].device
+        self._shares = chosen_shares
         if hasattr(template, "output_names"):
             self.output_names = _deduplicated(list(template.output_names))
         # XLA would fuse the whole step into one cluster on one device and ignore
@@ -95,6 +99,39 @@ class ReplicatedModel(keras.Model):
     def devices(self) -> list[str]:
         """The TensorFlow device string of each replica, in replica order."""
         return [a.device for a in self.accelerators]
+
+    @property
+    def shares(self) -> tuple[float, ...]:
+        """Each replica's share of every batch, in replica order (summing to 1)."""
+        return self._shares.values
+
+    @property
+    def shares_source(self) -> str:
+        """Where :attr:`shares` came from: ``"even"``, ``"given"`` (explicit shares),
+        ``"memory"`` (free memory, NVML), ``"calibration"`` (``"auto"``, measured) or
+        ``"nvml"`` (``"auto"``, from NVML's description of each GPU)."""
+        return self._shares.source
+
+    @property
+    def split(self) -> str:
+        """:attr:`shares` and :attr:`shares_source` in a few words, as reports show
+        them: ``"given 50% · 25% · 25%"``."""
+        return split_text(self._shares)
+
+    def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None,
+            *args: Any, **kwargs: Any) -> Any:
+        check_batch(self._shares, x, batch_size)
+        return super().fit(x, y, batch_size, *args, **kwargs)
+
+    def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None,
+                 *args: Any, **kwargs: Any) -> Any:
+        check_batch(self._shares, x, batch_size)
+        return super().evaluate(x, y, batch_size, *args, **kwargs)
+
+    def predict(self, x: Any, batch_size: int | None = None, *args: Any,
+                **kwargs: Any) -> Any:
+        check_batch(self._shares, x, batch_size)
+        return super().predict(x, batch_size, *args, **kwargs)
 
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
@@ -165,6 +202,8 @@ class ReplicatedModel(keras.Model):
             "gpus": [a.index for a in self.accelerators],
             "cpu_merge": self.cpu_merge,
             "cpu_relocation": self.cpu_relocation,
+            "shares": None if self._shares.split is None else list(self.shares),
+            "shares_source": self.shares_source,
         }
 
     @classmethod
@@ -174,7 +213,11 @@ class ReplicatedModel(keras.Model):
         template = keras.saving.deserialize_keras_object(
             config.pop("template"), custom_objects=custom_objects
         )
-        return cls(template, **config)
+        # The saved proportions, not a new calibration or memory reading.
+        source = config.pop("shares_source", "even")
+        model = cls(template, **config)
+        model._shares = Shares(model.shares, source)
+        return model
 
     def _after_compile(self) -> None:
         self.train_function = self.test_function = self.predict_function = None
@@ -225,7 +268,7 @@ class ReplicatedModel(keras.Model):
         if self._replicating:
             yield
             return
-        placement = Placement(self.accelerators, self.merge_device)
+        placement = Placement(self.accelerators, self.merge_device, self._shares.split)
         calls = [(model, self._replicated_call_of(model, placement))
                  for model in _models_of(self.template)]
         self._replicating = True
@@ -298,17 +341,13 @@ def _warn_without_xla() -> None:
     """Say why a replicated model turns ``jit_compile=True`` off, where Keras would
     only say that the model does not support it; the warning names the caller's line
     (the first outside nbreplica, Keras and TensorFlow)."""
-    frame, stacklevel = sys._getframe(0), 1
-    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in (
-            "nbreplica", "keras", "tensorflow"):
-        frame, stacklevel = frame.f_back, stacklevel + 1
     warnings.warn(
         "A replicated model does not run under XLA: XLA compiles the whole training "
         "step into one cluster on one device, which would ignore every replica's device "
         "placement, so jit_compile stays off and each replica's part runs as ordinary "
         "TensorFlow ops. Nothing else is needed: leave jit_compile unset (or False) to "
         "train replicated without this warning, or train the template alone to use XLA "
-        "on one device. Received: jit_compile=True", UserWarning, stacklevel=stacklevel)
+        "on one device. Received: jit_compile=True", UserWarning, stacklevel=caller_stacklevel())
 
 
 def _unique_name(base: str) -> str:

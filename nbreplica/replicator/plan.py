@@ -10,6 +10,12 @@ so padded rows reach neither the result nor the gradients.
 
 Dense, ragged (``tf.RaggedTensor``) and sparse (``tf.SparseTensor``) inputs are split
 by rows alike.
+
+With shares (``replicate(model, shares=...)``) replica i gets about ``share_i`` of the
+rows: its quota ``rows * share_i`` rounded down, and the rows left over go one each to
+the largest fractional parts (largest remainder; ties to the lower replica). A replica
+whose quota is below one row (a short last batch) gets exactly one, and the other
+replicas share the remaining rows in their proportions.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ class BatchPlan:
     """How one batch is laid out over ``devices`` replicas.
 
     ``sizes[i]`` rows go to replica i (the padded batch split as evenly as possible:
-    no replica gets more than one row more than another), starting at row ``starts[i]``
+    no replica gets more than one row more than another; or by shares, see the module
+    docstring), starting at row ``starts[i]``
     of the padded batch; ``real_rows[i]`` of them are real rows, and ``weights[i]`` is
     the share of the batch's real rows replica i holds, used to weight per-replica
     batch-mean losses.
@@ -39,10 +46,15 @@ class BatchPlan:
     weights: tf.Tensor
 
 
-def make_plan(batch_size: tf.Tensor, devices: int) -> BatchPlan:
-    """Plan the split of ``batch_size`` rows (a scalar int32 tensor) over ``devices``."""
+def make_plan(batch_size: tf.Tensor, devices: int,
+              shares: Sequence[float] | None = None) -> BatchPlan:
+    """Plan the split of ``batch_size`` rows (a scalar int32 tensor) over ``devices``,
+    evenly or by ``shares`` (one positive proportion per device, summing to 1)."""
     padded = tf.maximum(batch_size, devices)
-    sizes = padded // devices + tf.cast(tf.range(devices) < padded % devices, tf.int32)
+    if shares is None:
+        sizes = padded // devices + tf.cast(tf.range(devices) < padded % devices, tf.int32)
+    else:
+        sizes = shared_sizes(padded, shares)
     starts = tf.cumsum(sizes, exclusive=True)
     real_rows = tf.clip_by_value(batch_size - starts, 0, sizes)
     weights = tf.math.divide_no_nan(
@@ -50,6 +62,27 @@ def make_plan(batch_size: tf.Tensor, devices: int) -> BatchPlan:
     )
     return BatchPlan(batch_size=batch_size, sizes=sizes, starts=starts,
                      real_rows=real_rows, weights=weights)
+
+
+def shared_sizes(rows: tf.Tensor, shares: Sequence[float]) -> tf.Tensor:
+    """``rows`` (at least one per share) split by ``shares``: largest remainder, every
+    replica at least one row (see the module docstring)."""
+    count = len(shares)
+    weights = tf.constant(shares, tf.float64)
+    single = tf.zeros([count], tf.bool)
+    # A replica below one row gets one, which can push another below: at most
+    # ``count`` rounds settle it.
+    for _ in range(count):
+        pool = tf.cast(rows - tf.reduce_sum(tf.cast(single, tf.int32)), tf.float64)
+        kept = tf.where(single, tf.zeros_like(weights), weights)
+        quotas = pool * tf.math.divide_no_nan(kept, tf.reduce_sum(kept))
+        single = single | (~single & (quotas < 1.0))
+    floors = tf.floor(quotas)
+    left = tf.cast(pool, tf.int32) - tf.reduce_sum(tf.cast(floors, tf.int32))
+    fractions = tf.where(single, -tf.ones_like(quotas), quotas - floors)
+    ranks = tf.argsort(tf.argsort(-fractions, stable=True), stable=True)
+    bonus = tf.cast(ranks < left, tf.int32)
+    return tf.where(single, tf.ones([count], tf.int32), tf.cast(floors, tf.int32) + bonus)
 
 
 def batch_size_of(flat_inputs: Sequence[Any]) -> tf.Tensor | None:

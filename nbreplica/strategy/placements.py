@@ -91,6 +91,10 @@ class Split:
                  replicate_options: Mapping[str, Any] | None = None) -> None:
         self.devices = tuple(devices)
         self.options = dict(replicate_options or {})
+        shares = self.options.get("shares")
+        if shares is not None and not isinstance(shares, str):
+            # A sweep's shares name every device: a point on fewer uses the first ones.
+            self.options["shares"] = list(shares)[: len(self.devices)]
         # Templates are kept alive, so that the id a replica is found by stays unique.
         self._replicas: dict[int, tuple[keras.Model, ReplicatedModel]] = {}
 

@@ -52,6 +52,8 @@ _SIGNATURES: dict[str, tuple[Any, ...]] = {
     "nvmlDeviceGetEnforcedPowerLimit": (_P, _P),
     "nvmlDeviceGetComputeRunningProcesses_v3": (_P, _P, _P),
     "nvmlDeviceGetGraphicsRunningProcesses_v3": (_P, _P, _P),
+    "nvmlDeviceGetNumGpuCores": (_P, _P),
+    "nvmlDeviceGetMaxClockInfo": (_P, _U, _P),
 }
 
 #: The C functions the fake driver exports (``nvmlErrorString`` included).
@@ -308,6 +310,17 @@ class FakeDriver:
     def _nvmlDeviceGetEnforcedPowerLimit(self, handle: int | None, milliwatts: int | None) -> None:
         _, gpu, _ = self._device(handle, "power_limit")
         _out(milliwatts, ctypes.c_uint).value = round(gpu.power_limit * 1000)
+
+    def _nvmlDeviceGetNumGpuCores(self, handle: int | None, cores: int | None) -> None:
+        _, gpu, _ = self._device(handle, "cores")
+        _out(cores, ctypes.c_uint).value = gpu.cuda_cores
+
+    def _nvmlDeviceGetMaxClockInfo(self, handle: int | None, clock_type: int,
+                                   clock: int | None) -> None:
+        _, gpu, _ = self._device(handle, "clocks")
+        if clock_type not in (abi.CLOCK_GRAPHICS, abi.CLOCK_SM):
+            raise _Return(abi.ERROR_NOT_SUPPORTED)  # memory and video clocks: not scripted
+        _out(clock, ctypes.c_uint).value = gpu.max_sm_clock_mhz
 
     def _nvmlDeviceGetComputeRunningProcesses_v3(self, handle: int | None, count: int | None,
                                                  infos: int | None) -> None:

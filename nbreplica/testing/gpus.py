@@ -19,7 +19,7 @@ Metric = float | Sequence[float] | Callable[[float], float]
 #: query, so ``"memory"`` covers used, free and total together.
 QUERIES = frozenset(
     {"name", "uuid", "memory", "utilization", "temperature", "power_draw", "power_limit",
-     "processes"}
+     "processes", "cores", "clocks"}
 )
 
 
@@ -42,6 +42,10 @@ def this_process(gpu_memory: int | None = None) -> FakeProcess:
 @dataclass(frozen=True)
 class FakeGpu:
     """One GPU of the fake driver.
+
+    ``cuda_cores`` and ``max_sm_clock_mhz`` (MHz) describe the chip, as
+    ``nvmlDeviceGetNumGpuCores`` and ``nvmlDeviceGetMaxClockInfo`` report them (the
+    defaults: an A100's).
 
     Time-varying fields (``memory_used``, ``utilization_gpu``, ``utilization_memory``,
     ``temperature``, ``power_draw``) take a :data:`Metric`; ``processes`` takes a
@@ -67,6 +71,8 @@ class FakeGpu:
     unsupported: Collection[str] = frozenset()
     forbidden: Collection[str] = frozenset()
     lost_at: float | None = None
+    cuda_cores: int = 6912
+    max_sm_clock_mhz: int = 1410
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -76,6 +82,10 @@ class FakeGpu:
                 "memory_total must be a positive number of bytes. "
                 f"Received: memory_total={self.memory_total!r}"
             )
+        for option in ("cuda_cores", "max_sm_clock_mhz"):
+            if not is_whole(getattr(self, option)) or getattr(self, option) <= 0:
+                raise ValueError(f"{option} must be a whole number > 0. "
+                                 f"Received: {option}={getattr(self, option)!r}")
         for option in ("unsupported", "forbidden"):
             names = getattr(self, option)
             if isinstance(names, str) or not set(names) <= QUERIES:

@@ -1,4 +1,6 @@
-"""A believable fake machine: ``NBREPLICA_FAKE_NVML=N`` gives N of these GPUs."""
+"""Believable fake machines: ``NBREPLICA_FAKE_NVML=N`` gives N A100s
+(:func:`plausible_gpus`), ``NBREPLICA_FAKE_NVML=mixed`` a machine of two kinds of GPU
+(:func:`mixed_gpus`)."""
 
 from __future__ import annotations
 
@@ -41,6 +43,35 @@ def plausible_gpus(count: int) -> list[FakeGpu]:
     return gpus
 
 
-def plausible_driver(count: int) -> FakeDriver:
-    """A :class:`FakeDriver` (not installed) with :func:`plausible_gpus` ``(count)``."""
-    return FakeDriver(*plausible_gpus(count))
+#: ``NBREPLICA_FAKE_NVML=mixed``: the simulated machine of :func:`mixed_gpus`.
+MIXED = "mixed"
+
+
+def mixed_gpus() -> list[FakeGpu]:
+    """A lab server of two kinds of GPU: two A100 80GB (6912 CUDA cores, 1410 MHz)
+    and two T4 (2560 CUDA cores, 1590 MHz, 15 GiB), each with other memory free.
+
+    Free memory: 72, 50, 12 and 9 GiB (another process holds 30 GiB of GPU 1 and
+    5.5 GiB of GPU 3); the values do not drift.
+    """
+    def a100(used: float, **kwargs: object) -> FakeGpu:
+        return FakeGpu(name="NVIDIA A100-SXM4-80GB", memory_total=80 * GIB,
+                       memory_used=used * GIB, power_limit=400.0, **kwargs)
+
+    def t4(used: float, **kwargs: object) -> FakeGpu:
+        return FakeGpu(name="Tesla T4", memory_total=15 * GIB, memory_used=used * GIB,
+                       power_draw=27.0, power_limit=70.0, cuda_cores=2560,
+                       max_sm_clock_mhz=1590, **kwargs)
+
+    return [
+        a100(8),
+        a100(30, utilization_gpu=85, processes=(FakeProcess(31401, "python3", 30 * GIB),)),
+        t4(3),
+        t4(6, utilization_gpu=40, processes=(FakeProcess(31403, "python3", int(5.5 * GIB)),)),
+    ]
+
+
+def plausible_driver(count: int | str) -> FakeDriver:
+    """A :class:`FakeDriver` (not installed) with :func:`plausible_gpus` ``(count)``,
+    or with :func:`mixed_gpus` for ``"mixed"``."""
+    return FakeDriver(*(mixed_gpus() if count == MIXED else plausible_gpus(count)))

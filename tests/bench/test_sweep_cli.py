@@ -166,6 +166,16 @@ def test_memory_read_from_the_simulated_driver_is_said_above_the_table(tmp_path,
     assert shown.startswith(wrapped(SIMULATED_NOTE) + "\n" + result.table())
 
 
+def test_a_sweep_command_takes_shares(tmp_path, capsys):
+    status = main(["sweep", "--devices", "1,2", "--emulate", "8", "--shares", "3,1",
+                   "--repeats", "1", "--steps", "3", "--warmup-steps", "1", "--target-ci", "0",
+                   "--samples", "512", "--out", str(tmp_path / "out"),
+                   "--results", str(tmp_path / "r.sqlite")])
+    assert status == 0, capsys.readouterr().err
+    assert "Each batch split by shares: split on 2 devices given 75% · 25%" in (
+        capsys.readouterr().out.replace("\n  ", " "))
+
+
 def test_emulating_another_count_after_start_up_is_an_error(tmp_path, capsys):
     tf.constant(0)  # TensorFlow's runtime has started: its devices are fixed
     assert main(["sweep", "--emulate", "3", "--out", str(tmp_path / "out")]) == 1
@@ -191,6 +201,9 @@ def test_help_says_what_scaling_and_warm_up_steps_mean(capsys):
     (["--target-ci", "-0.1"], "Received: --target-ci -0.1"),
     (["--budget", "0"], "argument --budget: expected a number of seconds > 0. "
                         "Received: --budget 0"),
+    (["--shares", "2,-1"], "argument --shares: expected even, auto, memory or "
+                           "comma-separated numbers > 0, one per device. "
+                           "Received: --shares 2,-1"),
 ])
 def test_bad_arguments_are_usage_errors(capsys, arguments, message):
     with pytest.raises(SystemExit) as caught:

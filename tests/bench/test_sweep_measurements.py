@@ -7,10 +7,12 @@ import socket
 from datetime import datetime
 
 import numpy as np
+import pytest
 import pandas as pd
 import tensorflow as tf
 
 import nbreplica
+from nbreplica.bench.report import summary_text
 from nbreplica.bench.stats import SUMMARY_COLUMNS
 from nbreplica.bench.store import RUN_COLUMNS
 from nbreplica.testing import fake_nvml, plausible_gpus
@@ -153,3 +155,32 @@ def test_device_counts_take_the_first_selected_devices():
     used = [[int(name.split()[2]) for name in names.split("; ")]
             for names in result.runs["device_names"]]
     assert used == [[3], [3, 5], [3, 5, 6, 7]]
+
+
+def test_a_sweep_splits_by_shares_and_its_report_says_which_split():
+    x, y = tiny_data()
+    result = nbreplica.sweep(tiny_model, x, y, devices=(2, 4), batch_size=16, repeats=1,
+                             shares=[4, 2, 1, 1], **QUICK)
+    split = dict(zip(result.runs["devices"], result.runs["shares"].fillna("")))
+    # A point on 2 of the 4 devices uses the first two shares, 4:2.
+    assert split == {1: "", 2: "given 67% · 33%", 4: "given 50% · 25% · 12% · 12%"}
+    text = summary_text(result).replace("\n  ", " ")  # what a terminal shows
+    assert ("Each batch split by shares: split on 2 devices given 67% · 33%; split on 4 "
+            "devices given 50% · 25% · 12% · 12%") in text
+    assert "Each batch split by shares" in result._repr_html_()
+    stored = nbreplica.load_results(result.sweep_id, results_path=result.results_path)
+    assert list(stored["shares"].fillna("")) == ["", "given 67% · 33%",
+                                                  "given 50% · 25% · 12% · 12%"]
+
+
+def test_an_even_sweep_reports_no_split_and_bad_shares_fail_before_measuring():
+    x, y = tiny_data()
+    result = nbreplica.sweep(tiny_model, x, y, devices=(2,), batch_size=16, repeats=1,
+                             shares="even", **QUICK)
+    assert list(result.runs["shares"].fillna("")) == ["", "even 50% · 50%"]
+    assert "split by shares" not in summary_text(result)
+    with pytest.raises(ValueError, match=r"one number per device of the largest point \(4\)"
+                                         r".*Received: shares=\[1, 1\]"):
+        nbreplica.sweep(tiny_model, x, y, devices=(2, 4), shares=[1, 1], **QUICK)
+    with pytest.raises(ValueError, match=r"Received: shares='fastest'"):
+        nbreplica.sweep(tiny_model, x, y, devices=(2,), shares="fastest", **QUICK)

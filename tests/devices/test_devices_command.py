@@ -9,11 +9,13 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from nbreplica import cli
 from nbreplica.devices.owners import UNKNOWN, process_command, process_user
 from nbreplica.testing import GIB, FakeGpu, FakeProcess, fake_nvml, this_process
+from nbreplica.testing.plausible import mixed_gpus
 
 GONE = 99_999_999  # above any pid_max: no such process
 
@@ -125,3 +127,23 @@ def test_process_owner_and_command_from_proc():
     executable = open("/proc/self/cmdline").read().split("\0")[0]
     assert process_command(os.getpid()).split()[0] == executable
     assert (process_user(GONE), process_command(GONE)) == (UNKNOWN, None)
+
+
+def test_shares_show_each_gpus_part_of_a_batch(capsys):
+    with fake_nvml(*mixed_gpus()):
+        assert cli.main(["devices", "--shares", "memory"]) == 0
+        lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
+        assert [line.rsplit("| ", 1)[1] for line in lines] == [
+            "share 50%", "share 35%", "share 8%", "share 6%"]  # 72, 50, 12, 9 GiB free
+        assert cli.main(["devices", "--shares", "auto", "--json"]) == 0
+        shares = [gpu["share"] for gpu in json.loads(capsys.readouterr().out)]
+    a100, t4 = 6912 * 1410, 2560 * 1590
+    assert shares == pytest.approx([a100, a100, t4, t4] / np.float64(2 * (a100 + t4)))
+
+
+def test_a_gpu_nvml_says_nothing_about_has_no_share(capsys):
+    with machine():  # GPU 2 is lost
+        assert cli.main(["devices", "--shares", "auto"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
+    assert [line.rsplit("| ", 1)[1] for line in lines] == [
+        "share 50%", "share 50%", "share n/a"]

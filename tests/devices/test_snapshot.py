@@ -22,6 +22,8 @@ FIELDS_OF_QUERY = {
     "power_draw": ["power_draw"],
     "power_limit": ["power_limit"],
     "processes": ["processes"],
+    "cores": ["cuda_cores"],
+    "clocks": ["max_sm_clock_mhz"],
 }
 METRIC_FIELDS = [f for fields in FIELDS_OF_QUERY.values() for f in fields]
 
@@ -39,6 +41,8 @@ def busy_gpu(**overrides):
         power_limit=700.0,
         processes=(FakeProcess(4242, "/usr/bin/python3", 29 * GIB),
                    FakeProcess(4343, "trainer", None)),
+        cuda_cores=16896,  # an H100 SXM's
+        max_sm_clock_mhz=1980,
     )
     return FakeGpu(**{**settings, **overrides})
 
@@ -62,8 +66,11 @@ def test_every_field_comes_through_pynvml():
         processes=(ProcessInfo(4242, "/usr/bin/python3", 29 * GIB),
                    ProcessInfo(4343, "trainer", None)),
         simulated=True,
+        cuda_cores=16896,
+        max_sm_clock_mhz=1980,
     )
     assert second.index == 1 and second.processes == () and second.memory_used == 0
+    assert (second.cuda_cores, second.max_sm_clock_mhz) == (6912, 1410)  # the defaults
     assert second.uuid != first.uuid
     assert driver.callback_errors == []
 

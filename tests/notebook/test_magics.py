@@ -85,7 +85,8 @@ def test_help_shows_every_flag_and_the_rules(shell):
     with capture_output() as captured:
         shell.run_cell("%%replicate?")
     help_text = captured.stdout
-    for flag in ("--gpus IDS", "-n N", "--strategy {split,mirrored}", "--sweep COUNTS",
+    for flag in ("--gpus IDS", "-n N", "--strategy {split,mirrored}", "--shares SHARES",
+                 "--sweep COUNTS",
                  "--repeats N", "--name NAME", "--monitor", "--quiet"):
         assert flag in help_text
     for rule in ("Rules of ``--strategy split``", "Rules of ``--strategy mirrored``",
@@ -263,6 +264,22 @@ def test_summary_shows_devices_wall_time_and_throughput(shell, magics):
     assert magics.last_run.strategy == "split" and len(magics.last_run.devices) == 4
 
 
+def test_shares_split_the_cells_batches_and_the_summary_says_how(shell, magics):
+    result, captured = run(shell, "-n 3 --shares 0.5,0.25,0.25",
+                           "model = build()\nhistory = model.fit(x, y, batch_size=20, verbose=0)")
+    assert result.success, captured.stdout
+    trained = shell.user_ns["history"].model
+    assert trained.shares == (0.5, 0.25, 0.25) and trained.shares_source == "given"
+    assert "each batch split by shares: given 50% · 25% · 25%" in shown(captured)
+    assert magics.last_run.fits[0].split == "given 50% · 25% · 25%"
+
+    result, captured = run(shell, "-n 2 --shares auto --quiet",
+                           "history = build().fit(x, y, batch_size=20, verbose=0)")
+    assert result.success, captured.stdout
+    assert shell.user_ns["history"].model.shares_source == "calibration"
+    assert "Calibrating shares='auto'" in captured.stdout
+
+
 def test_quiet_shows_no_summary(shell):
     result, captured = run(shell, "-n 2 --quiet", "value = 41 + 1\nprint('body output')")
     assert result.success and shell.user_ns["value"] == 42
@@ -305,6 +322,17 @@ def test_monitor_reports_each_devices_peak_memory_and_utilization(shell, magics)
      "argument --budget: expected a number of seconds > 0. Received: --budget -1"),
     ("--sweep 1,2 --repeats 0", "pass", "argument --repeats: expected a whole number >= 1"),
     ("--ring", "pass", "unrecognized arguments: --ring"),
+    ("-n 3 --shares 0.5,0.5", "pass", "--shares needs one proportion per device of the "
+                                      "cell: 3 devices (GPUs 0, 1, 2), 2 shares. "
+                                      "Received: --shares 0.5,0.5"),
+    ("-n 2 --shares 1,0", "pass", "argument --shares: expected even, auto, memory or "
+                                  "comma-separated numbers > 0, one per device. "
+                                  "Received: --shares 1,0"),
+    ("-n 2 --shares fast", "pass", "Received: --shares fast"),
+    ("-n 2 --shares auto --strategy mirrored", "pass",
+     "--shares splits the batches of --strategy split; MirroredStrategy splits evenly. "
+     "Received: --shares auto with --strategy mirrored"),
+    ("--workers 2 --shares memory", "pass", "--shares does not combine with --workers"),
     ("-n 2", "  \n", "%%replicate needs a cell body to run"),
     ("-n 2", "%%replicate -n 2\npass", "%%replicate cells cannot be nested"),
 ])
@@ -343,6 +371,8 @@ def test_sweep_records_every_point_and_keeps_the_last_runs_namespace(shell, magi
     stored = ResultsStore(tmp_path / "results.sqlite").runs("tiny-sweep")
     assert list(zip(stored["strategy"], stored["devices"], stored["repeat"])) == [
         ("single", 1, 1), ("split", 2, 1), ("single", 1, 2), ("split", 2, 2)]
+    # The baseline runs unsplit: no shares (NULL).
+    assert list(stored["shares"].fillna("")) == ["", "even 50% · 50%", "", "even 50% · 50%"]
     assert set(stored["global_batch_size"]) == {20}
     assert (stored["steps"] == 9).all() and (stored["warmup_steps"] == 1).all()
     assert stored["emulated"].all()
@@ -364,6 +394,19 @@ def test_sweep_records_every_point_and_keeps_the_last_runs_namespace(shell, magi
     assert shown(latest) == shown(report)
     with pytest.raises(UsageError, match="No sweep called 'other' in .*tiny-sweep"):
         shell.run_line_magic("nbreplica_report", "other")
+
+
+def test_a_cell_sweep_splits_by_shares_and_its_report_says_so(shell, tmp_path):
+    body = "model = build()\nmodel.fit(x, y, epochs=1, batch_size=20, verbose=0)"
+    result, captured = run(shell, "-n 3 --sweep 2,3 --repeats 2 --target-ci 0 "
+                           "--shares 2,1,1 --name shared", body)
+    assert result.success, captured.stdout
+    stored = ResultsStore(tmp_path / "results.sqlite").runs("shared")
+    split = dict(zip(stored["devices"], stored["shares"].fillna("")))
+    # A point on 2 of the 3 devices uses the first two shares, 2:1.
+    assert split == {1: "", 2: "given 67% · 33%", 3: "given 50% · 25% · 25%"}
+    assert ("Each batch split by shares: split on 2 devices given 67% · 33%; split on 3 "
+            "devices given 50% · 25% · 25%") in shown(captured).replace("\n  ", " ")
 
 
 def test_an_adaptive_cell_sweep_adds_repeats_until_the_target(shell, magics, tmp_path):

@@ -28,3 +28,15 @@ def random_data(rows: int, inputs: int = 16, outputs: int = 4, seed: int = 1):
     rng = np.random.default_rng(seed)
     return (rng.normal(size=(rows, inputs)).astype("float32"),
             rng.normal(size=(rows, outputs)).astype("float32"))
+
+
+def assert_same_training(histories, templates, rtol=1e-5, atol=1e-6):
+    """The replicated run (second) logged and learned what the one-device run (first)
+    did: every history entry and every weight of its template."""
+    plain, replicated = histories
+    assert set(replicated) == set(plain)
+    for name in plain:
+        np.testing.assert_allclose(replicated[name], plain[name], rtol=rtol, atol=atol,
+                                   err_msg=name)
+    for got, want in zip(templates[1].get_weights(), templates[0].get_weights()):
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)

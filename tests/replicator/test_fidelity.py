@@ -13,6 +13,7 @@ import tensorflow as tf
 
 import nbreplica
 from nbreplica._keras_compat import get_mask
+from replica_models import assert_same_training
 
 DEVICES = [4, 8]
 RTOL, ATOL = 1e-5, 1e-6
@@ -110,23 +111,13 @@ def _fit_both(build, devices, compile_kwargs, x, y, **fit_kwargs):
     return histories, templates
 
 
-def _assert_same_training(histories, templates, rtol=RTOL, atol=ATOL):
-    plain, replicated = histories
-    assert set(replicated) == set(plain)
-    for name in plain:
-        np.testing.assert_allclose(replicated[name], plain[name], rtol=rtol, atol=atol,
-                                   err_msg=name)
-    for got, want in zip(templates[1].get_weights(), templates[0].get_weights()):
-        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
-
-
 @pytest.mark.parametrize("devices", DEVICES)
 def test_a_template_with_its_own_train_step_and_metrics(devices):
     x, y = _data()
     histories, templates = _fit_both(_build(GuideModel), devices, {"optimizer": "adam"},
                                      x, y, batch_size=8, epochs=2)
     assert set(histories[1]) == {"loss", "mae"}
-    _assert_same_training(histories, templates)
+    assert_same_training(histories, templates)
     assert int(templates[1].steps.value) == int(templates[0].steps.value) == 6
 
 
@@ -136,7 +127,7 @@ def test_a_template_with_its_own_compute_loss(devices):
     compile_kwargs = {"optimizer": keras.optimizers.SGD(0.1), "loss": "mse"}
     histories, templates = _fit_both(_build(PenalizedLoss), devices, compile_kwargs,
                                      x, y, batch_size=11, epochs=2)
-    _assert_same_training(histories, templates)
+    assert_same_training(histories, templates)
     parallel = nbreplica.replicate(templates[1], gpus=devices)
     parallel.compile(loss="mse")
     templates[0].compile(loss="mse")
@@ -164,7 +155,7 @@ def test_a_template_with_its_own_compute_metrics(devices):
     histories, templates = _fit_both(_build(OwnMetrics), devices, compile_kwargs,
                                      x, y, batch_size=8, epochs=2)
     assert {"positive", "mae", "loss"} <= set(histories[1])
-    _assert_same_training(histories, templates)
+    assert_same_training(histories, templates)
 
 
 def _masked_tagger() -> keras.Model:
@@ -193,7 +184,7 @@ def test_masked_sequence_outputs_keep_their_mask(devices):
                       "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
     histories, templates = _fit_both(_masked_tagger, devices, compile_kwargs, x, y,
                                      batch_size=6, epochs=2)
-    _assert_same_training(histories, templates)
+    assert_same_training(histories, templates)
 
 
 def _embedding_classifier() -> keras.Model:
@@ -220,7 +211,7 @@ def test_embedding_gradients_stay_sparse_and_adam_moves_rows_like_one_device(dev
     compile_kwargs = {"optimizer": keras.optimizers.Adam(0.1), "loss": "mse"}
     histories, templates = _fit_both(_embedding_classifier, devices, compile_kwargs, x, y,
                                      batch_size=5, epochs=2)
-    _assert_same_training(histories, templates)
+    assert_same_training(histories, templates)
 
 
 def test_mixed_precision_trains_like_one_device():
@@ -236,7 +227,7 @@ def test_mixed_precision_trains_like_one_device():
     # Each replica's weight gradient is a float16 MatMul over its rows, rounded to
     # float16 before the replicas' parts are summed (as in any data-parallel training):
     # equal to float16's precision, not float32's.
-    _assert_same_training(histories, templates, rtol=2e-3, atol=1e-4)
+    assert_same_training(histories, templates, rtol=2e-3, atol=1e-4)
 
 
 def test_an_own_train_step_runs_eagerly_like_in_graph_mode():
@@ -244,7 +235,7 @@ def test_an_own_train_step_runs_eagerly_like_in_graph_mode():
     compile_kwargs = {"optimizer": "adam", "run_eagerly": True}
     histories, templates = _fit_both(_build(GuideModel), 4, compile_kwargs, x, y,
                                      batch_size=8, epochs=1)
-    _assert_same_training(histories, templates)
+    assert_same_training(histories, templates)
 
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "tf.function"])
@@ -297,7 +288,7 @@ def test_position_embeddings_get_one_device_rows_and_adam_trains_alike(devices, 
                       "run_eagerly": run_eagerly}
     histories, templates = _fit_both(_position_model, devices, compile_kwargs, x, y,
                                      batch_size=8, epochs=2)
-    _assert_same_training(histories, templates)
+    assert_same_training(histories, templates)
 
 
 class PerSampleLoss(keras.layers.Layer):
@@ -327,7 +318,7 @@ def test_a_per_sample_added_loss_is_summed_as_keras_sums_it(devices):
     compile_kwargs = {"optimizer": keras.optimizers.SGD(0.01)}
     histories, templates = _fit_both(_endpoint_model, devices, compile_kwargs, [x, y], None,
                                      batch_size=7, epochs=2)
-    _assert_same_training(histories, templates)
+    assert_same_training(histories, templates)
 
 
 class TinyGan(keras.Model):
@@ -402,7 +393,7 @@ def _fit_gans(devices, penalty, compile_replicated=True):
 @pytest.mark.parametrize("penalty", [0.0, 10.0], ids=["gan", "gradient-penalty"])
 def test_a_gan_with_its_own_compile_and_sub_model_steps_trains_like_one_device(devices,
                                                                                penalty):
-    _assert_same_training(*_fit_gans(devices, penalty))
+    assert_same_training(*_fit_gans(devices, penalty))
 
 
 class NoiseAndCount(keras.layers.Layer):
@@ -450,7 +441,7 @@ def test_a_gradient_penalty_replays_the_replicas_it_runs_again(traced):
 
 def test_replicating_a_compiled_template_keeps_its_compile_state():
     histories, templates = _fit_gans(4, 0.0, compile_replicated=False)
-    _assert_same_training(histories, templates)
+    assert_same_training(histories, templates)
     assert nbreplica.replicate(templates[1], gpus=2).optimizer is templates[1].optimizer
 
 
@@ -475,7 +466,7 @@ def test_a_string_batch_smaller_than_the_device_count_gives_the_templates_result
     labels = np.arange(5, dtype="float32").reshape(5, 1)
     histories, templates = _fit_both(_text_model, 4, {"optimizer": "adam", "loss": "mse"},
                                      text, labels, batch_size=4, epochs=2)  # last batch: 1 row
-    _assert_same_training(histories, templates)
+    assert_same_training(histories, templates)
 
 
 def test_a_model_without_inputs_runs_once_unsplit():
@@ -573,4 +564,4 @@ def test_cross_entropy_reads_the_merged_logits_of_a_softmax_output(from_logits, 
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
     histories, templates = _fit_both(build, 4, {"optimizer": "sgd", "loss": loss}, x, y,
                                      batch_size=8, epochs=2)
-    _assert_same_training(histories, templates)
+    assert_same_training(histories, templates)

@@ -74,3 +74,28 @@ def test_cpu_relocation_moves_the_weights_and_keeps_their_values():
     parallel.compile(optimizer="sgd", loss="mse")
     parallel.train_on_batch(x, y)
     assert not np.allclose(template.predict(x, verbose=0), expected)
+
+
+def test_a_saved_replicated_model_keeps_its_shares_and_their_source(tmp_path):
+    template = make_mlp()
+    parallel = nbreplica.replicate(template, gpus=3, shares=[2, 1, 1])
+    parallel.compile(optimizer="adam", loss="mse")
+    x, y = random_data(24)
+    parallel.fit(x, y, batch_size=12, epochs=1, verbose=0)
+    parallel.save(tmp_path / "shared.keras")
+    loaded = keras.models.load_model(tmp_path / "shared.keras")
+    assert loaded.shares == parallel.shares == (0.5, 0.25, 0.25)
+    assert loaded.shares_source == "given"
+    np.testing.assert_allclose(loaded.predict(x, batch_size=12, verbose=0),
+                               parallel.predict(x, batch_size=12, verbose=0), atol=1e-6)
+
+    auto = nbreplica.replicate(make_mlp(), gpus=2, shares="auto")
+    auto.save(tmp_path / "auto.keras")
+    reloaded = keras.models.load_model(tmp_path / "auto.keras")  # no new calibration
+    assert reloaded.shares == auto.shares and reloaded.shares_source == "calibration"
+
+    _, plain, _ = _trained(devices=2)
+    plain.save(tmp_path / "even.keras")
+    even = keras.models.load_model(tmp_path / "even.keras")
+    assert even.get_config()["shares"] is None
+    assert even.shares == (0.5, 0.5) and even.shares_source == "even"

@@ -1,6 +1,9 @@
 """The fake driver speaks NVML's C ABI: pynvml's own functions read it correctly."""
 
 import math
+import os
+import subprocess
+import sys
 
 import pynvml
 import pytest
@@ -15,13 +18,14 @@ from nbreplica.testing import (
     fake_nvml,
     plausible_gpus,
 )
+from nbreplica.testing.plausible import mixed_gpus
 
 
 @pytest.fixture
 def gpu():
     return FakeGpu(name="Tesla V100-SXM2-16GB", memory_total=16 * GIB, memory_used=3 * GIB,
                    utilization_gpu=55, utilization_memory=12, temperature=61,
-                   power_draw=181.5, power_limit=300.0,
+                   power_draw=181.5, power_limit=300.0, cuda_cores=5120, max_sm_clock_mhz=1530,
                    processes=[FakeProcess(100 + i, f"proc{i}", i * GIB) for i in range(7)])
 
 
@@ -52,6 +56,10 @@ def test_pynvml_reads_every_scripted_value(session):
     assert pynvml.nvmlDeviceGetEnforcedPowerLimit(handle) == 300000
     assert pynvml.nvmlSystemGetProcessName(103) == "proc3"
     assert pynvml.nvmlSystemGetDriverVersion() == "555.42.06"
+    assert pynvml.nvmlDeviceGetNumGpuCores(handle) == 5120
+    assert pynvml.nvmlDeviceGetMaxClockInfo(handle, pynvml.NVML_CLOCK_SM) == 1530
+    with pytest.raises(pynvml.NVMLError_NotSupported):  # only SM (and graphics) clocks
+        pynvml.nvmlDeviceGetMaxClockInfo(handle, pynvml.NVML_CLOCK_MEM)
 
 
 def test_process_lists_follow_the_two_call_protocol(session):
@@ -177,6 +185,28 @@ def test_plausible_gpus_look_like_a_shared_machine():
     assert not math.isclose(min(memory_curve), max(memory_curve))
 
 
+def test_the_mixed_machine_has_two_kinds_of_gpu_with_different_free_memory():
+    with fake_nvml(*mixed_gpus()) as driver:
+        devices = nbreplica.snapshot()
+    assert driver.callback_errors == []
+    assert [d.name for d in devices] == ["NVIDIA A100-SXM4-80GB"] * 2 + ["Tesla T4"] * 2
+    assert [d.memory_free / GIB for d in devices] == [72, 50, 12, 9]
+    assert [(d.cuda_cores, d.max_sm_clock_mhz) for d in devices] == [
+        (6912, 1410), (6912, 1410), (2560, 1590), (2560, 1590)]
+
+
+def test_nbreplica_fake_nvml_mixed_installs_the_mixed_machine():
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("NBREPLICA_")}
+    done = subprocess.run(
+        [sys.executable, "-c", "import nbreplica\n"
+         "print([(d.name, d.memory_free >> 30) for d in nbreplica.snapshot()])"],
+        env={**environment, "NBREPLICA_FAKE_NVML": "mixed"}, capture_output=True, text=True,
+        timeout=120, check=True)
+    assert done.stdout.strip() == (
+        "[('NVIDIA A100-SXM4-80GB', 72), ('NVIDIA A100-SXM4-80GB', 50), "
+        "('Tesla T4', 12), ('Tesla T4', 9)]")
+
+
 @pytest.mark.parametrize(
     "make, message",
     [
@@ -185,6 +215,9 @@ def test_plausible_gpus_look_like_a_shared_machine():
         (lambda: FakeGpu(unsupported={"fan"}), "Received: unsupported={'fan'}"),
         (lambda: FakeGpu(forbidden="processes"), "Received: forbidden='processes'"),
         (lambda: FakeGpu(lost_at=-1), "Received: lost_at=-1"),
+        (lambda: FakeGpu(cuda_cores=0), "cuda_cores must be a whole number > 0. "
+                                        "Received: cuda_cores=0"),
+        (lambda: FakeGpu(max_sm_clock_mhz=1.5e3), "Received: max_sm_clock_mhz=1500.0"),
         (lambda: FakeDriver("gpu"), "Every GPU must be a FakeGpu. Received: 'gpu'"),
         (lambda: FakeDriver(init_error="boom"), "Received: init_error='boom'"),
         (lambda: FakeDriver(missing_functions={"nvmlFoo"}),

@@ -25,7 +25,8 @@ _DEFAULT_BATCH_SIZE = 32  # what Model.fit uses for arrays when batch_size is No
 
 
 def check_fidelity(model: ModelOrBuilder, x: Any, y: Any = None,
-                   gpus: int | Sequence[int] | None = 4, steps: int = 3,
+                   gpus: int | Sequence[int] | None = 4, steps: int = 3, *,
+                   shares: str | Sequence[float] | None = None,
                    **fit_kwargs: Any) -> FidelityReport:
     """Check that ``model`` trains replicated over ``gpus`` as it trains on one device.
 
@@ -48,6 +49,8 @@ def check_fidelity(model: ModelOrBuilder, x: Any, y: Any = None,
             ``tf.data.Dataset`` or a ``keras.utils.PyDataset``.
         gpus: The replicated copy's devices, as :func:`nbreplica.replicate` takes them.
         steps: Training steps of each copy (the data must hold that many batches).
+        shares: How the replicated copy splits each batch, as
+            :func:`nbreplica.replicate` takes it (``"auto"`` calibrates once).
         **fit_kwargs: More ``fit`` arguments for both copies (``batch_size``,
             ``sample_weight``, ``callbacks``, ``verbose``: default 0, ...); not
             ``epochs``, ``initial_epoch``, ``steps_per_epoch`` or ``shuffle``.
@@ -67,7 +70,7 @@ def check_fidelity(model: ModelOrBuilder, x: Any, y: Any = None,
     _check_data_and_steps(x, steps, fit_kwargs)
     devices = [a.index for a in resolve_gpus(gpus, caller="call `check_fidelity`")]
     copies = make_copies(model)
-    replicated = replicate(copies.twin, gpus=devices)
+    replicated = replicate(copies.twin, gpus=devices, shares=shares)
     if copies.compile_arguments is not None:
         for copy in (copies.plain, replicated):
             compile_fresh(copy, copies.compile_arguments)
@@ -81,7 +84,7 @@ def check_fidelity(model: ModelOrBuilder, x: Any, y: Any = None,
         documented=tuple(documented_differences(copies.plain)),
         # Last: the probe runs the trained one-device copy in training mode.
         origins=origins(copies.plain, _first_batch(x, fit_kwargs.get("batch_size")),
-                        devices, threshold),
+                        devices, threshold, replicated.shares),
         threshold=threshold, steps=steps, devices=len(devices),
     )
 

@@ -20,7 +20,7 @@ from nbreplica.replicator.fidelity.difference import relative_difference
 
 
 def origins(model: keras.Model, batch: Any, gpus: int | Sequence[int] | None,
-            threshold: float) -> tuple[str, ...] | None:
+            threshold: float, shares: Sequence[float] | None = None) -> tuple[str, ...] | None:
     """The names of the layers and operations of ``model`` whose outputs on ``batch``
     differ by more than ``threshold`` between one device and ``gpus`` replicas while
     all their inputs agree, in graph order; ``None`` for a model without a graph to
@@ -40,7 +40,8 @@ def origins(model: keras.Model, batch: Any, gpus: int | Sequence[int] | None,
         return None  # a layer's first call lies in another model's graph
     # The probe takes its inputs as a flat list: the model's, flattened alike.
     one = probe(keras.tree.flatten(batch), training=True)
-    many = replicate(probe, gpus=gpus)(keras.tree.flatten(batch), training=True)
+    many = replicate(probe, gpus=gpus, shares=shares)(keras.tree.flatten(batch),
+                                                      training=True)
     differs = {id(tensor): relative_difference(a, b) > threshold
                for tensor, a, b in zip(flat, one, many)}
     agree = {id(tensor) for tensor in keras.tree.flatten(inputs)}
