@@ -23,12 +23,14 @@ from nbreplica.bench.reliability import calibrated_steps
 from nbreplica.bench.result import SweepInterrupted, SweepResult
 from nbreplica.bench.schedule import Kind, Precision, Schedule
 from nbreplica.bench.store import ResultsStore
+from nbreplica.bench.to_mlflow import log_sweep
 from nbreplica.forecasting.api import STRATEGIES as FORECAST_STRATEGIES
 from nbreplica.forecasting.api import forecast as forecast_model
 from nbreplica.forecasting.catalogue import resolve_hardware
 from nbreplica.forecasting.hardware import Hardware
 from nbreplica.forecasting.report import Forecast
 from nbreplica.strategy.names import BASELINE, MULTIWORKER, STRATEGIES
+from nbreplica.tracking.mlflow_runs import require_mlflow
 
 SCALINGS = ("strong", "weak")
 
@@ -56,6 +58,7 @@ def sweep(
     cross_device_ops: tf.distribute.CrossDeviceOps | None = None,
     progress: bool | Progress | None = None,
     forecast: Hardware | str | None = None,
+    mlflow: bool = False,
 ) -> SweepResult:
     """Measure how training speed scales with the number of devices.
 
@@ -138,6 +141,10 @@ def sweep(
             scaling, device counts up to the machine's GPUs, its first strategy
             of ``"split"``/``"mirrored"`` and ``replicate_options``), and the
             forecast shows beside the measurements (:attr:`SweepResult.forecast`).
+        mlflow: log the sweep to MLflow once it ends (interrupted too): a parent run
+            with one child run per point, the speedup table and the report as
+            artifacts, tagged ``emulated`` where it was (see
+            :mod:`nbreplica.bench.to_mlflow`; needs ``nbreplica[mlflow]``).
 
     Returns:
         A :class:`SweepResult`.
@@ -150,6 +157,8 @@ def sweep(
             be stored.
         SweepInterrupted: the sweep was interrupted; the points measured so far are
             stored and in its ``result``.
+        ImportError: ``mlflow=True`` without MLflow installed (before anything is
+            measured).
 
     Every point trains without XLA (``jit_compile=False``), whatever ``model_fn``
     asked for: ``replicate`` cannot use it, and the speedups then measure the
@@ -167,7 +176,7 @@ def sweep(
     _check_settings(scaling=scaling, batch_size=batch_size, repeats=repeats,
                     warmup_steps=warmup_steps, efficiency_threshold=efficiency_threshold,
                     confidence=confidence, sample_interval=sample_interval, forecast=forecast,
-                    **({} if steps is None else {"steps": steps}))
+                    mlflow=mlflow, **({} if steps is None else {"steps": steps}))
     precision = Precision.of(repeats, target_ci, budget)
 
     def global_batch(count: int) -> int:
@@ -178,9 +187,8 @@ def sweep(
                      global_batch(count))
 
     data = _checked_data(x, y, strategies, global_batch(max(counts)))
-    settings = PointSettings(steps or CALIBRATION_STEPS, warmup_steps,
-                             dict(replicate_options or {}), cross_device_ops,
-                             sample_interval, clock_origin=time.monotonic())
+    settings = PointSettings(steps or CALIBRATION_STEPS, warmup_steps, dict(replicate_options or {}),
+                             cross_device_ops, sample_interval, clock_origin=time.monotonic())
     plan = SweepPlan(_phases(counts, strategies), precision, make_point,
                      efficiency_threshold, confidence)
     recorder = Recorder(ResultsStore(results_path), name, scaling, precision.target_ci)
@@ -200,21 +208,29 @@ def sweep(
     outcome = run_sweep(plan, recorder, measure, reporter,
                         titled(f"Sweep of {len(counts)} device counts", available),
                         prepare=calibrate if steps is None else None)
-    return _finished(outcome, forecast, lambda machine: _forecast(
+    return _finished(outcome, forecast, mlflow, lambda machine: _forecast(
         model_fn(), machine, counts, batch_size, scaling, strategies, replicate_options))
 
 
-def _finished(outcome: SweepOutcome, hardware: Hardware | str | None,
+MLFLOW_CALL = "nbreplica.sweep(..., mlflow=True)"
+
+
+def _finished(outcome: SweepOutcome, hardware: Hardware | str | None, to_mlflow: bool,
               forecast_on: Callable[[Hardware], Forecast]) -> SweepResult:
-    """The sweep's result, with its forecast on ``hardware`` if any.
+    """The sweep's result, with its forecast on ``hardware`` if any, logged to MLflow
+    if ``to_mlflow``.
 
     Raises:
         SweepInterrupted: the sweep was interrupted (and nothing is forecast).
     """
     if outcome.error is not None:
+        if to_mlflow:
+            log_sweep(outcome.result, MLFLOW_CALL)
         raise SweepInterrupted(outcome.result) from outcome.error
     if hardware is not None:
         outcome.result.forecast = forecast_on(resolve_hardware(hardware))
+    if to_mlflow:
+        log_sweep(outcome.result, MLFLOW_CALL)
     return outcome.result
 
 
@@ -303,10 +319,12 @@ def _strategies(strategy: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def _check_settings(*, scaling: str, efficiency_threshold: float, confidence: float,
-                    sample_interval: float, forecast: Hardware | str | None,
+                    sample_interval: float, forecast: Hardware | str | None, mlflow: bool,
                     **counts: int) -> None:
     if forecast is not None:
         resolve_hardware(forecast)  # an unknown machine fails before anything is measured
+    if mlflow:
+        require_mlflow(MLFLOW_CALL)  # so does a missing MLflow
     if scaling not in SCALINGS:
         raise ValueError(f"scaling must be one of {SCALINGS}. Received: scaling={scaling!r}")
     for label, value in counts.items():
