@@ -1,0 +1,71 @@
+"""A small model, its data, and readers of what was logged (a unique module name: no
+clash with other test directories' helpers)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+from tensorboard.backend.event_processing import event_accumulator
+from tensorboard.util import tensor_util
+
+FEATURES = 8
+SAMPLES = 256
+BATCH = 16  # 16 steps per epoch
+
+
+def small_model(name: str = "small") -> keras.Model:
+    model = keras.Sequential([keras.Input((FEATURES,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(2)], name=name)
+    model.compile("sgd", "mse")
+    return model
+
+
+def data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return (rng.standard_normal((SAMPLES, FEATURES), dtype=np.float32),
+            rng.standard_normal((SAMPLES, 2), dtype=np.float32))
+
+
+class SlowSteps(keras.callbacks.Callback):
+    """Makes each training step last at least ``seconds``, so that samples fall in it."""
+
+    def __init__(self, seconds: float = 0.01) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def on_train_batch_end(self, batch, logs=None):
+        time.sleep(self.seconds)
+
+
+def scalars(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar in the event files of ``log_dir``, read by TensorBoard's own event
+    reader, as (step, value) pairs per tag; asserts that TensorBoard files them under
+    its scalars plugin."""
+    reader = event_accumulator.EventAccumulator(
+        str(log_dir), size_guidance={event_accumulator.TENSORS: 0})
+    reader.Reload()
+    found = {}
+    for tag in reader.Tags()["tensors"]:
+        assert reader.SummaryMetadata(tag).plugin_data.plugin_name == "scalars", tag
+        found[tag] = [(event.step, float(tensor_util.make_ndarray(event.tensor_proto)))
+                      for event in reader.Tensors(tag)]
+    return found
+
+
+def metric_histories(client, run_id: str) -> dict[str, list[tuple[int, float]]]:
+    """Every metric of an MLflow run as (step, value) pairs, read back by its client."""
+    run = client.get_run(run_id)
+    return {key: [(m.step, m.value) for m in client.get_metric_history(run_id, key)]
+            for key in run.data.metrics}
+
+
+def wait_until(condition, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
