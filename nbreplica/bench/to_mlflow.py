@@ -69,9 +69,9 @@ def log_sweep(result: SweepResult, received: str) -> str:
 def _tags(result: SweepResult) -> dict[str, str]:
     return {
         "emulated": str(bool(result.runs["emulated"].astype(bool).any())).lower(),
-        "nbreplica.sweep_id": result.sweep_id,
-        "nbreplica.results_path": str(result.results_path),
-        "nbreplica.interrupted": str(result.interrupted).lower(),
+        "sweep_id": result.sweep_id,
+        "results_path": str(result.results_path),
+        "interrupted": str(result.interrupted).lower(),
     }
 
 

@@ -19,7 +19,7 @@ def child_runs(client, experiment_id, parent_id):
 
 
 def the_parent(client, experiment_id):
-    runs = client.search_runs([experiment_id], "tags.`nbreplica.sweep_id` != ''")
+    runs = client.search_runs([experiment_id], "tags.sweep_id != ''")
     parents = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
     assert len(parents) == 1
     return parents[0]
@@ -33,7 +33,7 @@ def test_a_sweep_logs_a_parent_run_with_one_child_run_per_point(experiment, tmp_
     parent = the_parent(client, experiment_id)
     assert parent.info.run_name == "tracked" and parent.info.status == "FINISHED"
     assert parent.data.tags["emulated"] == "true"
-    assert parent.data.tags["nbreplica.sweep_id"] == result.sweep_id
+    assert parent.data.tags["sweep_id"] == result.sweep_id
     assert parent.data.params["device_counts"] == "1,2"
     assert parent.data.params["strategies"] == "single,split"
     assert parent.data.params["model"] == "small" and parent.data.params["points"] == "4"
@@ -87,5 +87,5 @@ def test_an_interrupted_sweep_logs_what_it_measured(experiment, monkeypatch):
         nbreplica.sweep(small_model, x, y, devices=(1, 2), batch_size=32, repeats=2,
                         mlflow=True, **QUICK)
     parent = the_parent(client, experiment_id)
-    assert parent.data.tags["nbreplica.interrupted"] == "true"
+    assert parent.data.tags["interrupted"] == "true"
     assert parent.data.params["points"] == str(len(stopped.value.result.runs)) == "2"
