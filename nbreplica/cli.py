@@ -103,9 +103,7 @@ def _add_sweep_command(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--samples", type=_flags.positive("--samples"), default=4096,
                      help="synthetic examples (default: 4096)")
     run.add_argument("--name", help="sweep name in the results store")
-    run.add_argument("--results", metavar="PATH",
-                     help="results file (default: $NBREPLICA_RESULTS or "
-                     "~/.nbreplica/results.sqlite)")
+    _add_results_argument(run)
     run.add_argument("--threshold", type=float, default=defaults.EFFICIENCY_THRESHOLD,
                      help="efficiency threshold of the recommended device count "
                      f"(default: {defaults.EFFICIENCY_THRESHOLD})")
@@ -128,10 +126,14 @@ def _add_compare_command(commands: argparse._SubParsersAction) -> None:
     )
     run.add_argument("name_a", metavar="NAME_A", help="the first sweep's name or id (A)")
     run.add_argument("name_b", metavar="NAME_B", help="the second sweep's name or id (B)")
+    _add_results_argument(run)
+    run.set_defaults(run=_run_compare)
+
+
+def _add_results_argument(run: argparse.ArgumentParser) -> None:
     run.add_argument("--results", metavar="PATH",
                      help="results file (default: $NBREPLICA_RESULTS or "
                      "~/.nbreplica/results.sqlite)")
-    run.set_defaults(run=_run_compare)
 
 
 def _run_compare(args: argparse.Namespace) -> int:

@@ -11,54 +11,18 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
-import nbreplica
-from nbreplica.bench.store import RESULTS_ENV_VAR
+from test_magics import clean  # noqa: F401  (a fresh namespace and results file per test)
+
 from nbreplica.testing import fake_nvml, plausible_gpus
-from nbreplica.tracking.series import METRICS
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tracking"))
-from tracking_helpers import metric_histories, scalars  # noqa: E402
+from tracking_helpers import (experiment, expected_tags, metric_histories,  # noqa: E402, F401
+                              mlflow_store, scalars)
 
-SETUP = """
-import keras, numpy as np
-model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16), keras.layers.Dense(2)],
-                         name="cell_model")
-model.compile("sgd", "mse")
-x = np.random.default_rng(0).standard_normal((256, 8), dtype=np.float32)
-y = x[:, :2]
-"""
 #: Steps slow enough for samples to fall in each.
 FIT = ("import time\n"
        "slow = keras.callbacks.LambdaCallback(on_train_batch_end=lambda *_, **__: time.sleep(0.02))\n"
-       "model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[slow])")
-
-
-@pytest.fixture(scope="module")
-def mlflow_client(tmp_path_factory):
-    import mlflow
-
-    folder = tmp_path_factory.mktemp("mlflow")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
-        patch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-        yield mlflow.MlflowClient()
-
-
-@pytest.fixture
-def experiment(mlflow_client, tmp_path, monkeypatch):
-    name = tmp_path.name
-    experiment_id = mlflow_client.create_experiment(
-        name, artifact_location=(tmp_path / "artifacts").as_uri())
-    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", name)
-    return experiment_id
-
-
-@pytest.fixture(autouse=True)
-def fresh(shell, tmp_path, monkeypatch):
-    monkeypatch.setenv(RESULTS_ENV_VAR, str(tmp_path / "results.sqlite"))
-    shell.reset(new_session=False)
-    assert shell.run_cell(SETUP).success
-    nbreplica.use_devices(None)
+       "model.fit(x, y, batch_size=10, epochs=2, verbose=0, callbacks=[slow])")
 
 
 def replicate(shell, line: str, body: str):
@@ -67,32 +31,30 @@ def replicate(shell, line: str, body: str):
     assert result.success, result.error_in_exec or result.error_before_exec
 
 
-def tags(gpus, start="system/"):
-    return {f"{start}{kind}gpu_{i}_{metric}" for i in gpus for metric in METRICS
-            for kind in ("", "epoch_")}
-
-
 def test_monitor_writes_the_cells_gpus_to_tensorboard(shell, tmp_path):
     with fake_nvml(*plausible_gpus(8)):
-        replicate(shell, f"--gpus 2,5 --monitor --log-dir {tmp_path / 'logs'}", FIT)
+        replicate(shell, f"--gpus 2,5 --monitor --log-dir {tmp_path / 'logs'}",
+                  "model = build()\n" + FIT)
     logged = scalars(tmp_path / "logs" / "gpus")
-    assert set(logged) == tags([2, 5])
+    assert set(logged) == expected_tags([2, 5])
     assert [step for step, _ in logged["system/epoch_gpu_5_utilization_percentage"]] == [0, 1]
 
 
-def test_monitor_logs_the_cells_gpus_to_the_active_mlflow_run(shell, mlflow_client, experiment):
+def test_monitor_logs_the_cells_gpus_to_the_active_mlflow_run(shell, experiment):
     import mlflow
 
+    client, _ = experiment
     with fake_nvml(*plausible_gpus(8)), mlflow.start_run() as run:
         replicate(shell, "-n 2 --strategy mirrored --monitor --mlflow",
-                  SETUP.replace('name="cell_model")', 'name="mirrored_model")') + FIT)
-    assert set(metric_histories(mlflow_client, run.info.run_id)) == tags([0, 1])
+                  "model = build('mirrored')\n" + FIT)
+    assert set(metric_histories(client, run.info.run_id)) == expected_tags([0, 1])
 
 
-def test_a_cell_sweep_is_logged_to_mlflow(shell, mlflow_client, experiment):
+def test_a_cell_sweep_is_logged_to_mlflow(shell, experiment):
+    client, experiment_id = experiment
     replicate(shell, "--sweep 1,2 --repeats 2 --target-ci 0 --name cell-sweep --mlflow",
-              "model.fit(x, y, batch_size=64, epochs=1, verbose=0)")
-    runs = mlflow_client.search_runs([experiment])
+              "model = build()\nmodel.fit(x, y, batch_size=50, epochs=1, verbose=0)")
+    runs = client.search_runs([experiment_id])
     parent = next(run for run in runs if run.info.run_name == "cell-sweep")
     assert parent.data.tags["emulated"] == "true"
     children = [run for run in runs

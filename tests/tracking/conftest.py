@@ -1,9 +1,11 @@
-"""Fixtures of the tracking tests: a local MLflow SQLite store (no server, no network),
-one experiment per test, and simulated GPUs that each report values of their own."""
+"""Fixtures of the tracking tests: a local MLflow SQLite store (no server, no network)
+with one experiment per test (from tracking_helpers), simulated GPUs that each report
+values of their own, and a private results file."""
 
 from __future__ import annotations
 
 import pytest
+from tracking_helpers import experiment, mlflow_store  # noqa: F401  (fixtures)
 
 from nbreplica.bench.store import RESULTS_ENV_VAR
 from nbreplica.testing import GIB, FakeGpu, fake_nvml
@@ -13,30 +15,6 @@ UTILIZATION = {i: 10 + i for i in range(8)}
 MEMORY_USED = {i: (i + 1) * GIB for i in range(8)}
 POWER_DRAW = {i: 100.0 + 10 * i for i in range(8)}
 TEMPERATURE = {i: 40 + i for i in range(8)}
-
-
-@pytest.fixture(scope="session")
-def mlflow_store(tmp_path_factory):
-    """A SQLite tracking store in a temporary folder, the tracking URI for the session."""
-    folder = tmp_path_factory.mktemp("mlflow")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
-        patch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-        yield folder
-
-
-@pytest.fixture
-def experiment(mlflow_store, tmp_path, monkeypatch):
-    """A fresh MLflow experiment of this test (artifacts under ``tmp_path``), made the
-    current one through ``MLFLOW_EXPERIMENT_NAME``; returns ``(client, experiment id)``."""
-    import mlflow
-
-    client = mlflow.MlflowClient()
-    name = f"{tmp_path.name}-{id(tmp_path)}"
-    experiment_id = client.create_experiment(
-        name, artifact_location=(tmp_path / "artifacts").as_uri())
-    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", name)
-    return client, experiment_id
 
 
 @pytest.fixture

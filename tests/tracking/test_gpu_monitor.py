@@ -11,15 +11,14 @@ import keras
 import pytest
 import tensorflow as tf
 from conftest import MEMORY_USED, POWER_DRAW, TEMPERATURE, UTILIZATION
-from tracking_helpers import (BATCH, SAMPLES, SlowSteps, data, metric_histories, scalars,
-                              small_model, wait_until)
+from tracking_helpers import (BATCH, SAMPLES, SlowSteps, data, expected_tags, metric_histories,
+                              scalars, small_model, wait_until)
 
 import nbreplica
 from nbreplica.cluster import current
 from nbreplica.cluster.current import WorkerContext
 from nbreplica.testing import GIB
 from nbreplica.tracking.gpus import model_gpus, nvml_index
-from nbreplica.tracking.series import METRICS
 
 STEPS_PER_EPOCH = SAMPLES // BATCH
 
@@ -28,11 +27,6 @@ def fit(model, monitor, epochs=2, *extra):
     x, y = data()
     model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0,
               callbacks=[SlowSteps(), monitor, *extra])
-
-
-def expected_tags(gpus, start="system/"):
-    return {f"{start}{kind}gpu_{index}_{metric}" for index in gpus for metric in METRICS
-            for kind in ("", "epoch_")}
 
 
 def test_a_replicated_model_logs_only_its_gpus_per_step_and_epoch_to_tensorboard(
@@ -209,3 +203,15 @@ def test_epoch_means_average_the_samples_of_each_epoch():
         ("system/epoch_gpu_2_utilization_percentage", 90.0, 1),
         ("system/epoch_gpu_2_temperature_celsius", 50.0, 1)}
     assert means.pop() == [] and not math.isnan(done[0].value)
+
+
+@pytest.mark.timeout(300)
+def test_each_worker_of_a_cluster_logs_its_own_gpus_with_its_index(tmp_path, monkeypatch):
+    from tracking_helpers import train_with_a_monitor
+
+    monkeypatch.setenv("NBREPLICA_FAKE_NVML", "2")  # in the workers: simulated GPUs 0, 1
+    assert nbreplica.cluster.launch(train_with_a_monitor, str(tmp_path / "logs"), workers=2,
+                                    timeout=240) == [0, 1]
+    logged = scalars(tmp_path / "logs" / "gpus")  # both workers' event files
+    assert set(logged) == (expected_tags([0], "system/worker_0/")
+                           | expected_tags([1], "system/worker_1/"))

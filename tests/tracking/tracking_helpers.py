@@ -1,5 +1,5 @@
-"""A small model, its data, and readers of what was logged (a unique module name: no
-clash with other test directories' helpers)."""
+"""A small model, its data, a local MLflow store (fixtures), and readers of what was
+logged (a unique module name: no clash with other test directories' helpers)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
 from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.util import tensor_util
+
+from nbreplica.tracking.series import METRICS
 
 FEATURES = 8
 SAMPLES = 256
@@ -38,6 +41,12 @@ class SlowSteps(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         time.sleep(self.seconds)
+
+
+def expected_tags(gpus, start: str = "system/") -> set[str]:
+    """Every metric name a monitor of ``gpus`` logs, per step and per epoch."""
+    return {f"{start}{kind}gpu_{index}_{metric}" for index in gpus for metric in METRICS
+            for kind in ("", "epoch_")}
 
 
 def scalars(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
@@ -69,3 +78,41 @@ def wait_until(condition, timeout: float = 5.0) -> bool:
             return False
         time.sleep(0.02)
     return True
+
+
+@pytest.fixture(scope="session")
+def mlflow_store(tmp_path_factory):
+    """A SQLite tracking store in a temporary folder, the tracking URI for the session."""
+    folder = tmp_path_factory.mktemp("mlflow")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
+        patch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+        yield folder
+
+
+@pytest.fixture
+def experiment(mlflow_store, tmp_path, monkeypatch):
+    """A fresh MLflow experiment of this test (artifacts under ``tmp_path``), made the
+    current one through ``MLFLOW_EXPERIMENT_NAME``; returns ``(client, experiment id)``."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    name = f"{tmp_path.name}-{id(tmp_path)}"
+    experiment_id = client.create_experiment(
+        name, artifact_location=(tmp_path / "artifacts").as_uri())
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", name)
+    return client, experiment_id
+
+
+def train_with_a_monitor(log_dir: str) -> int:
+    """A cluster worker's job: train under the worker's strategy with a GpuMonitor of
+    one simulated GPU, the one of the worker's own index; returns that index."""
+    import nbreplica
+
+    index = nbreplica.cluster.context().index
+    with nbreplica.cluster.context().strategy.scope():
+        model = small_model()
+    x, y = data()
+    model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0, callbacks=[
+        SlowSteps(0.02), nbreplica.GpuMonitor(log_dir, gpus=[index], interval=0.02)])
+    return index
