@@ -49,9 +49,9 @@ class GpuMonitor(keras.callbacks.Callback):
     ``interval``, that its ``fit`` ended, and stops.
 
     Args:
-        log_dir: write TensorBoard event files to ``<log_dir>/gpus`` (with
-            ``tf.summary``, so no ``tensorboard`` package is needed to write them; view
-            them with ``tensorboard --logdir log_dir``, from ``nbreplica[tensorboard]``).
+        log_dir: write TensorBoard event files to ``<log_dir>/gpus`` (TensorFlow writes
+            them, so no ``tensorboard`` package is needed; view them with
+            ``tensorboard --logdir log_dir``, from ``nbreplica[tensorboard]``).
         mlflow: log to the active MLflow run as system metrics (needs
             ``nbreplica[mlflow]``). With no active run, the monitor creates one named
             after the model in the current experiment for each ``fit`` and ends it

@@ -5,16 +5,12 @@ values of their own, and a private results file."""
 from __future__ import annotations
 
 import pytest
-from tracking_helpers import experiment, mlflow_store  # noqa: F401  (fixtures)
+from tracking_helpers import (MEMORY_USED, POWER_DRAW, TEMPERATURE, UTILIZATION,
+                              experiment, mlflow_store)  # noqa: F401  (fixtures)
 
 from nbreplica.bench.store import RESULTS_ENV_VAR
-from nbreplica.testing import GIB, FakeGpu, fake_nvml
+from nbreplica.testing import FakeGpu, fake_nvml
 
-#: What simulated GPU ``i`` reports: values no other GPU reports.
-UTILIZATION = {i: 10 + i for i in range(8)}
-MEMORY_USED = {i: (i + 1) * GIB for i in range(8)}
-POWER_DRAW = {i: 100.0 + 10 * i for i in range(8)}
-TEMPERATURE = {i: 40 + i for i in range(8)}
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import time
 import keras
 import pytest
 import tensorflow as tf
-from conftest import MEMORY_USED, POWER_DRAW, TEMPERATURE, UTILIZATION
-from tracking_helpers import (BATCH, SAMPLES, SlowSteps, data, expected_tags, metric_histories,
+from tracking_helpers import (BATCH, MEMORY_USED, POWER_DRAW, SAMPLES, TEMPERATURE,
+                              UTILIZATION, SlowSteps, data, expected_tags, metric_histories,
                               scalars, small_model, wait_until)
 
 import nbreplica

@@ -12,11 +12,18 @@ import pytest
 from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.util import tensor_util
 
+from nbreplica.testing import GIB
 from nbreplica.tracking.series import METRICS
 
 FEATURES = 8
 SAMPLES = 256
 BATCH = 16  # 16 steps per epoch
+
+#: What simulated GPU ``i`` reports: values no other GPU reports.
+UTILIZATION = {i: 10 + i for i in range(8)}
+MEMORY_USED = {i: (i + 1) * GIB for i in range(8)}
+POWER_DRAW = {i: 100.0 + 10 * i for i in range(8)}
+TEMPERATURE = {i: 40 + i for i in range(8)}
 
 
 def small_model(name: str = "small") -> keras.Model:
