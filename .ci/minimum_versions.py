@@ -1,5 +1,5 @@
-"""Print pip constraints that pin every runtime dependency, and those of the `ray`
-extra, to its declared minimum.
+"""Print pip constraints that pin every runtime dependency, and those of the `ray`,
+`mlflow` and `tensorboard` extras, to its declared minimum.
 
 `pyproject.toml`'s `>=` bounds (and the `<` bound of Keras, the newest CI tests) are a
 promise; CI installs exactly these versions in a
@@ -13,7 +13,9 @@ from pathlib import Path
 
 pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
 project = pyproject["project"]
-for requirement in project["dependencies"] + project["optional-dependencies"]["ray"]:
+extras = project["optional-dependencies"]
+for requirement in project["dependencies"] + [
+        requirement for extra in ("ray", "mlflow", "tensorboard") for requirement in extras[extra]]:
     match = re.fullmatch(
         r"([A-Za-z0-9_.\-]+)\s*>=\s*([0-9][0-9A-Za-z.]*)(\s*,\s*<\s*[0-9][0-9A-Za-z.]*)?",
         requirement)

@@ -10,6 +10,8 @@ Public API (everything else is private)::
     snapshot, Sampler, free_gpus   NVML device state: now, over time, which are free
     GpuPicker                      the live GPU picker widget
     sweep, load_results            speedup sweeps over 1, 2, 4, 8 devices; stored runs
+    compare                        two stored sweeps side by side, per device count
+    GpuMonitor                     Keras callback: the model's GPUs into TensorBoard, MLflow
     forecast, Hardware             how a model would scale on a real multi-GPU machine
     hardware_catalogue             the machines a forecast knows by name
     load_ipython_extension         ``%load_ext nbreplica``: ``%%replicate`` and friends
@@ -62,12 +64,14 @@ _HOMES = {
     "load_results": "nbreplica.bench.store",
     "plot_comparison": "nbreplica.bench.plots",
     "sweep": "nbreplica.bench.runner",
+    "compare": "nbreplica.bench.compare",
+    "GpuMonitor": "nbreplica.tracking.gpu_monitor",
     "Hardware": "nbreplica.forecasting.hardware",
     "forecast": "nbreplica.forecasting.api",
     "hardware_catalogue": "nbreplica.forecasting.catalogue",
 }
 _NEEDS_TENSORFLOW = ("nbreplica.gpus.available", "nbreplica.replicator.", "nbreplica.bench.runner",
-                     "nbreplica.forecasting.api")
+                     "nbreplica.forecasting.api", "nbreplica.tracking.")
 # Public subpackages, imported on first use like the names above.
 _SUBPACKAGES = ("cluster",)
 

@@ -6,7 +6,8 @@ machine: ``nbreplica sweep --model mlp --devices 1,2,4,8 --emulate 8 --out repor
 machine of the catalogue, from the step's traced graph (no GPU needed):
 ``nbreplica forecast --model mlp --hardware dgx-a100 --out forecast``.
 ``nbreplica devices`` shows the GPUs and their processes (``--json``, ``--watch``); it
-loads no TensorFlow.
+loads no TensorFlow, and neither does ``nbreplica compare NAME_A NAME_B``, which sets two
+stored sweeps side by side.
 ``nbreplica worker JOB`` runs one worker of a multi-worker cluster whose ``TF_CONFIG``
 a cluster manager set (see :mod:`nbreplica.cluster.worker`).
 """
@@ -54,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_sweep_command(commands)
     _add_forecast_command(commands)
     _add_devices_command(commands)
+    _add_compare_command(commands)
     one_worker = commands.add_parser(
         "worker",
         help="run a function as one worker of the cluster that TF_CONFIG describes",
@@ -105,15 +107,49 @@ def _add_sweep_command(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--samples", type=_flags.positive("--samples"), default=4096,
                      help="synthetic examples (default: 4096)")
     run.add_argument("--name", help="sweep name in the results store")
-    run.add_argument("--results", metavar="PATH",
-                     help="results file (default: $NBREPLICA_RESULTS or "
-                     "~/.nbreplica/results.sqlite)")
+    _add_results_argument(run)
     run.add_argument("--threshold", type=float, default=defaults.EFFICIENCY_THRESHOLD,
                      help="efficiency threshold of the recommended device count "
                      f"(default: {defaults.EFFICIENCY_THRESHOLD})")
+    run.add_argument("--mlflow", action="store_true",
+                     help="also log the sweep to MLflow (MLFLOW_TRACKING_URI, "
+                     "MLFLOW_EXPERIMENT_NAME): a parent run, one child run per point, the "
+                     "report as artifacts; needs nbreplica[mlflow]")
     run.add_argument("--verbose", action="store_true",
                      help="show TensorFlow's start-up messages")
     run.set_defaults(run=_run_sweep)
+
+
+def _add_compare_command(commands: argparse._SubParsersAction) -> None:
+    run = commands.add_parser(
+        "compare",
+        help="set two stored sweeps side by side: samples/s, ratio, beyond both intervals",
+        description="For every strategy and device count of two stored sweeps (e.g. "
+        "before and after upgrading TensorFlow): each one's samples/s with its interval, "
+        "the ratio B/A, and whether the difference is beyond both intervals.",
+    )
+    run.add_argument("name_a", metavar="NAME_A", help="the first sweep's name or id (A)")
+    run.add_argument("name_b", metavar="NAME_B", help="the second sweep's name or id (B)")
+    _add_results_argument(run)
+    run.set_defaults(run=_run_compare)
+
+
+def _add_results_argument(run: argparse.ArgumentParser) -> None:
+    run.add_argument("--results", metavar="PATH",
+                     help="results file (default: $NBREPLICA_RESULTS or "
+                     "~/.nbreplica/results.sqlite)")
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    from nbreplica.bench.compare import compare
+
+    try:
+        comparison = compare(args.name_a, args.name_b, results_path=args.results)
+    except (FileNotFoundError, LookupError, NbreplicaError) as error:
+        print(f"nbreplica compare: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    print(comparison.table())
+    return 0
 
 
 def _add_precision_arguments(run: argparse.ArgumentParser) -> None:
@@ -292,12 +328,13 @@ def _run_sweep(args: argparse.Namespace) -> int:
             efficiency_threshold=args.threshold,
             forecast=args.forecast,
             shares=args.shares,
+            mlflow=args.mlflow,
         )
     except SweepInterrupted as stop:
         _report(stop.result, args.out)
         print(f"\n{stop}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (NbreplicaError, ValueError) as error:
+    except (NbreplicaError, ValueError, ImportError) as error:
         print(f"nbreplica sweep: error: {error}", file=sys.stderr)
         return EXIT_ERROR
     _report(result, args.out)

@@ -29,6 +29,7 @@ LAYERS = [
     ["nbreplica.strategy"],
     ["nbreplica.forecasting"],
     ["nbreplica.cluster"],
+    ["nbreplica.tracking"],
     ["nbreplica.bench"],
     ["nbreplica.notebook"],
     ["nbreplica._startup", "nbreplica._keras_registry", "nbreplica.cli", "nbreplica.__main__",

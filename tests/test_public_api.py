@@ -9,7 +9,7 @@ PUBLIC = {
     "NbreplicaError", "ProcessInfo", "ReplicaError", "ReplicatedModel", "ResultsStoreError",
     "Sampler", "SweepError", "SweepInterrupted", "SweepResult", "TemplateCheckpoint",
     "FidelityReport", "Hardware", "check_fidelity", "driver_version", "emulate_gpus",
-    "forecast", "free_gpus", "hardware_catalogue",
+    "forecast", "free_gpus", "GpuMonitor", "hardware_catalogue", "compare",
     "list_devices",
     "load_ipython_extension", "load_results", "multi_gpu_model", "nvml_status",
     "plot_comparison", "replicate", "selected_devices", "snapshot", "sweep",

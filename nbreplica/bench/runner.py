@@ -24,6 +24,7 @@ from nbreplica.bench.reliability import calibrated_steps
 from nbreplica.bench.result import SweepInterrupted, SweepResult
 from nbreplica.bench.schedule import Kind, Precision, Schedule
 from nbreplica.bench.store import ResultsStore
+from nbreplica.bench.to_mlflow import log_sweep
 from nbreplica.forecasting.api import STRATEGIES as FORECAST_STRATEGIES
 from nbreplica.forecasting.api import forecast as forecast_model
 from nbreplica.forecasting.catalogue import resolve_hardware
@@ -31,6 +32,7 @@ from nbreplica.forecasting.hardware import Hardware
 from nbreplica.forecasting.report import Forecast
 from nbreplica.forecasting.saved import forecast_to_json
 from nbreplica.strategy.names import BASELINE, MULTIWORKER, STRATEGIES
+from nbreplica.tracking.mlflow_runs import require_mlflow
 
 SCALINGS = ("strong", "weak")
 
@@ -59,6 +61,7 @@ def sweep(
     progress: bool | Progress | None = None,
     forecast: Hardware | str | None = None,
     shares: str | Sequence[float] | None = None,
+    mlflow: bool = False,
 ) -> SweepResult:
     """Measure how training speed scales with the number of devices.
 
@@ -146,6 +149,10 @@ def sweep(
             or one share per device of the selection (at least as many as the largest
             count), of which a point on n devices uses the first n. Each run stores
             the split it used (``shares``) and the report shows it.
+        mlflow: log the sweep to MLflow once it ends (interrupted too): a parent run
+            with one child run per point, the speedup table and the report as
+            artifacts, tagged ``emulated`` where it was (see
+            :mod:`nbreplica.bench.to_mlflow`; needs ``nbreplica[mlflow]``).
 
     Returns:
         A :class:`SweepResult`.
@@ -158,6 +165,8 @@ def sweep(
             be stored.
         SweepInterrupted: the sweep was interrupted; the points measured so far are
             stored and in its ``result``.
+        ImportError: ``mlflow=True`` without MLflow installed (before anything is
+            measured).
 
     Every point trains without XLA (``jit_compile=False``), whatever ``model_fn``
     asked for: ``replicate`` cannot use it, and the speedups then measure the
@@ -175,7 +184,7 @@ def sweep(
     _check_settings(scaling=scaling, batch_size=batch_size, repeats=repeats,
                     warmup_steps=warmup_steps, efficiency_threshold=efficiency_threshold,
                     confidence=confidence, sample_interval=sample_interval, forecast=forecast,
-                    **({} if steps is None else {"steps": steps}))
+                    mlflow=mlflow, **({} if steps is None else {"steps": steps}))
     precision = Precision.of(repeats, target_ci, budget)
 
     def global_batch(count: int) -> int:
@@ -205,26 +214,35 @@ def sweep(
         return Measured(point, measure(point, model_fn, data, settings),
                         steps=settings.steps, warmup_steps=warmup_steps)
 
-    outcome = run_sweep(plan, recorder, measure, reporter, titled(
-        f"Sweep of {len(counts)} device counts", available), prepare=None if steps else calibrate)
-    return _finished(outcome, forecast, lambda machine: _forecast(
+    outcome = run_sweep(plan, recorder, measure, reporter,
+                        titled(f"Sweep of {len(counts)} device counts", available),
+                        prepare=calibrate if steps is None else None)
+    return _finished(outcome, forecast, mlflow, lambda machine: _forecast(
         model_fn(), machine, counts, batch_size, scaling, strategies, replicate_options))
 
 
-def _finished(outcome: SweepOutcome, hardware: Hardware | str | None,
+MLFLOW_CALL = "nbreplica.sweep(..., mlflow=True)"
+
+
+def _finished(outcome: SweepOutcome, hardware: Hardware | str | None, to_mlflow: bool,
               forecast_on: Callable[[Hardware], Forecast]) -> SweepResult:
-    """The sweep's result, with its forecast on ``hardware`` if any.
+    """The sweep's result, with its forecast on ``hardware`` if any, logged to MLflow
+    if ``to_mlflow``.
 
     Raises:
         SweepInterrupted: the sweep was interrupted (and nothing is forecast).
     """
     if outcome.error is not None:
+        if to_mlflow:
+            log_sweep(outcome.result, MLFLOW_CALL)
         raise SweepInterrupted(outcome.result) from outcome.error
     if hardware is not None:
         result = outcome.result
         result.forecast = forecast_on(resolve_hardware(hardware))
         ResultsStore(result.results_path).put_forecast(result.sweep_id,
                                                        forecast_to_json(result.forecast))
+    if to_mlflow:
+        log_sweep(outcome.result, MLFLOW_CALL)
     return outcome.result
 
 
@@ -331,10 +349,12 @@ def _strategies(strategy: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def _check_settings(*, scaling: str, efficiency_threshold: float, confidence: float,
-                    sample_interval: float, forecast: Hardware | str | None,
+                    sample_interval: float, forecast: Hardware | str | None, mlflow: bool,
                     **counts: int) -> None:
     if forecast is not None:
         resolve_hardware(forecast)  # an unknown machine fails before anything is measured
+    if mlflow:
+        require_mlflow(MLFLOW_CALL)  # so does a missing MLflow
     if scaling not in SCALINGS:
         raise ValueError(f"scaling must be one of {SCALINGS}. Received: scaling={scaling!r}")
     for label, value in counts.items():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import atexit
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -90,10 +90,13 @@ def driver_version() -> str | None:
         return _current_locked().driver_version
 
 
-def read_devices() -> list[DeviceStats]:
-    """One pass over every NVML device (empty when NVML is unavailable)."""
+def read_devices(indices: Sequence[int] | None = None) -> list[DeviceStats]:
+    """One pass over every NVML device, or over those of ``indices`` that exist (in
+    that order); empty when NVML is unavailable."""
     with _reading() as session:
-        return [_read_device(session, index) for index in range(session.count)]
+        wanted = range(session.count) if indices is None else [
+            index for index in indices if 0 <= index < session.count]
+        return [_read_device(session, index) for index in wanted]
 
 
 def swap_library(library: object | None, *, fake: bool) -> tuple[object | None, bool]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+import keras
 import pandas as pd
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
@@ -85,18 +86,20 @@ class OuterCell:
 
 def run_parallel(shell: InteractiveShell, body: str, devices: Sequence[Accelerator],
                  strategy: str, *, monitor: bool = False,
-                 shares: str | Sequence[float] | None = None) -> CellRun:
+                 shares: str | Sequence[float] | None = None,
+                 callbacks: Callable[[], list[keras.callbacks.Callback]] | None = None,
+                 ) -> CellRun:
     """Run ``body`` in ``shell`` data-parallel over ``devices`` with ``strategy``.
 
     For the body's duration ``nbreplica.selected_devices()`` is ``devices``, Keras
     model calls are routed (see :mod:`nbreplica.strategy.placements`), every ``fit`` is
-    timed, and with ``monitor`` the devices are sampled; all of it is undone however
-    the body ends. ``shares`` is how ``"split"`` splits each batch (as
-    ``replicate`` takes it).
+    timed (and gets the new ``callbacks()`` too), and with ``monitor`` the devices are
+    sampled; all of it is undone however the body ends. ``shares`` is how ``"split"``
+    splits each batch (as ``replicate`` takes it).
     """
     placed = placement_for(strategy, devices,
                            replicate_options=None if shares is None else {"shares": shares})
-    observer = FitObserver()
+    observer = FitObserver(callbacks)
     sampler = Sampler(interval=SAMPLE_INTERVAL)
     with contextlib.ExitStack() as stack:
         stack.enter_context(_selected(devices))

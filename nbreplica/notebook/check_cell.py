@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,9 @@ class FitCall:
 
 def run_checked(shell: InteractiveShell, body: str, devices: Sequence[Accelerator],
                 strategy: str, *, monitor: bool = False,
-                shares: str | Sequence[float] | None = None) -> CellRun:
+                shares: str | Sequence[float] | None = None,
+                callbacks: Callable[[], list[keras.callbacks.Callback]] | None = None,
+                ) -> CellRun:
     """:func:`~nbreplica.notebook.cell_parallel.run_parallel`, then, if the body ran
     without error, one printed verdict per model its ``fit`` calls trained.
 
@@ -57,7 +59,8 @@ def run_checked(shell: InteractiveShell, body: str, devices: Sequence[Accelerato
             "cell's devices, so it needs at least two. Received: 1 device "
             f"(GPU {devices[0].index})")
     with recorded_fits() as calls:
-        run = run_parallel(shell, body, devices, strategy, monitor=monitor, shares=shares)
+        run = run_parallel(shell, body, devices, strategy, monitor=monitor, shares=shares,
+                           callbacks=callbacks)
     if run.error is None:
         for call in calls:
             print(_verdict(call, [device.index for device in devices], shares))

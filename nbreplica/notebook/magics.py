@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from nbreplica.gpus.available import Accelerator
     from nbreplica.bench.result import SweepResult
     from nbreplica.notebook.cell_parallel import CellRun
+    from nbreplica.tracking.gpu_monitor import GpuMonitor
 
 #: ``--workers without a number: with ``--sweep``, whose counts are worker counts.
 SWEPT_WORKERS = 0
@@ -93,6 +94,15 @@ class ReplicateMagics(Magics):
     @argument("--monitor", action="store_true",
               help="sample the devices (NVML) while the cell runs: peak memory and "
                    "mean utilization per device")
+    @argument("--log-dir", metavar="DIR",
+              help="with --monitor: also write the GPU metrics of every fit in the cell, "
+                   "per step and epoch, as TensorBoard event files to DIR/gpus "
+                   "(nbreplica.GpuMonitor)")
+    @argument("--mlflow", action="store_true",
+              help="with --sweep: log the sweep to MLflow (a parent run, one child run per "
+                   "point, the report as artifacts); with --monitor: log the GPU metrics of "
+                   "every fit in the cell to the active MLflow run (nbreplica.GpuMonitor). "
+                   "Needs nbreplica[mlflow]")
     @argument("--workers", type=flags.positive("--workers"), metavar="N", nargs="?",
               const=SWEPT_WORKERS,
               help="run the (self-contained) cell in N fresh worker processes under "
@@ -205,6 +215,17 @@ class ReplicateMagics(Magics):
           the cell runs once in this process on the first device (the baseline),
           then in 1, 2, ... fresh workers; each point's throughput is the chief's.
 
+        Rules of ``--monitor`` with ``--log-dir DIR`` or ``--mlflow``
+        (``nbreplica.GpuMonitor``):
+
+        - Every ``fit`` in the cell gets a ``GpuMonitor`` of the cell's GPUs (their NVML
+          indices): their utilization, memory, power and temperature, averaged per
+          training step and per epoch, go to TensorBoard event files in ``DIR/gpus``
+          and/or the active MLflow run (with none active, one run per ``fit``), named
+          ``system/gpu_<index>_<metric>``. The summary still shows peak memory and mean
+          utilization. Neither combines with ``--workers N``; with ``--sweep``,
+          ``--mlflow`` logs the sweep instead, and ``--log-dir`` is refused.
+
         Rules of ``--forecast HARDWARE`` (``nbreplica.forecast``):
 
         - The cell runs as above; then the first model one of its ``fit`` calls
@@ -241,7 +262,8 @@ class ReplicateMagics(Magics):
         (a failing run's output is shown too), and the namespace is the last run's. An error or
         an interrupt (Ctrl-C, "Interrupt kernel") stops the sweep: the runs measured
         so far stay stored and are reported, and the device selection and Keras are
-        restored.
+        restored. With ``--mlflow``, the sweep (interrupted too) is then logged to
+        MLflow as ``nbreplica.sweep(..., mlflow=True)`` logs it.
         """
         args = _arguments(self.replicate, "%%replicate", line)
         if not cell.strip():
@@ -254,6 +276,7 @@ class ReplicateMagics(Magics):
         _tensorflow.load()
         _check_backend(args)
         _refuse_check_combinations(args)
+        _check_tracking(args)
         if args.workers is not None:
             _check_worker_options(args)
             if args.sweep is None:
@@ -281,7 +304,7 @@ class ReplicateMagics(Magics):
         _refuse_sweep_options(args)
         run_cell = run_checked if args.check else run_parallel
         run = run_cell(self.shell, cell, devices, args.strategy, monitor=args.monitor,
-                       shares=args.shares)
+                       shares=args.shares, callbacks=_gpu_monitors(args, devices))
         self.last_run = run
         if not args.quiet and run.ran:
             display(CellSummary(run))
@@ -324,6 +347,10 @@ class ReplicateMagics(Magics):
                              forecast_on=args.forecast, shares=args.shares)
         if outcome.result is not None:
             self.last_sweep = outcome.result
+            if args.mlflow:
+                from nbreplica.bench.to_mlflow import log_sweep
+
+                log_sweep(outcome.result, "%%replicate --sweep --mlflow")
             if not args.quiet:
                 _show_sweep(outcome.result)
         return outcome.error
@@ -434,6 +461,7 @@ def _check_worker_options(args: Namespace) -> None:
                         ("--forecast", args.forecast is not None and not swept),
                         ("--strategy", args.strategy != "split"), ("--monitor", args.monitor),
                         ("--shares", args.shares is not None),
+                        ("--mlflow", args.mlflow and not swept),
                         ("--repeats", args.repeats is not None and not swept),
                         ("--name", args.name is not None and not swept)):
         if given:
@@ -484,6 +512,40 @@ def _refuse_check_combinations(args: Namespace) -> None:
             raise UsageError(
                 "--check compares the cell's models replicated (--strategy split) with "
                 f"one device: it does not combine with {flag}. Received: --check {flag}")
+
+
+def _check_tracking(args: Namespace) -> None:
+    """``--log-dir`` with ``--monitor`` and no ``--sweep``; ``--mlflow`` with either, and
+    MLflow installed."""
+    if args.log_dir is not None and (not args.monitor or args.sweep is not None):
+        raise UsageError(
+            "--log-dir writes the GPU metrics of one cell's fit calls: it needs --monitor "
+            f"and no --sweep. Received: --log-dir {args.log_dir} "
+            + ("with --sweep" if args.sweep is not None else "without --monitor"))
+    if args.mlflow and not args.monitor and args.sweep is None:
+        raise UsageError(
+            "--mlflow logs a --sweep, or with --monitor the cell's GPU metrics: add one of "
+            "them. Received: --mlflow without --sweep or --monitor")
+    if args.mlflow:
+        from nbreplica.tracking.mlflow_runs import require_mlflow
+
+        try:
+            require_mlflow("%%replicate --mlflow")
+        except ImportError as error:
+            raise UsageError(str(error)) from None
+
+
+def _gpu_monitors(args: Namespace, devices: list[Accelerator],
+                  ) -> Callable[[], list[GpuMonitor]] | None:
+    """With ``--monitor`` and ``--log-dir`` or ``--mlflow``: what makes a
+    :class:`~nbreplica.GpuMonitor` of the cell's GPUs for each of its fit calls."""
+    if not args.monitor or (args.log_dir is None and not args.mlflow):
+        return None
+    from nbreplica.tracking.gpu_monitor import GpuMonitor
+    from nbreplica.tracking.gpus import nvml_indices
+
+    gpus = nvml_indices(devices)
+    return lambda: [GpuMonitor(args.log_dir, mlflow=args.mlflow, gpus=gpus)]
 
 
 def _refuse_sweep_options(args: Namespace) -> None:

@@ -10,6 +10,7 @@ steps are timed but not counted in samples.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,10 +120,13 @@ class TrainingStats(StepTiming):
 
 
 class FitObserver:
-    """Collects a :class:`FitRecord` for every ``fit`` it is asked to observe."""
+    """Collects a :class:`FitRecord` for every ``fit`` it is asked to observe, and adds
+    the callbacks that ``callbacks()`` makes to each."""
 
-    def __init__(self) -> None:
+    def __init__(self, callbacks: Callable[[], list[keras.callbacks.Callback]] | None = None,
+                 ) -> None:
         self.records: list[FitRecord] = []
+        self._callbacks = callbacks
 
     def observe(self, model: keras.Model, fit_arguments: dict[str, Any]) -> None:
         """Add a timing callback to ``fit_arguments`` (the bound arguments of a
@@ -135,7 +139,8 @@ class FitObserver:
                            batch_layout(fit_arguments),
                            split=model.split if replicated else None)
         self.records.append(record)
-        fit_arguments["callbacks"] = [*(callbacks or []), record.timer]
+        added = self._callbacks() if self._callbacks is not None else []
+        fit_arguments["callbacks"] = [*(callbacks or []), record.timer, *added]
 
     def stats(self) -> TrainingStats | None:
         """The training summed over every observed ``fit``; ``None`` if none ran a step."""
