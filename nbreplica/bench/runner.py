@@ -177,8 +177,7 @@ def sweep(
         their speedups say how the step is split, not what GPUs would gain.
     """
     _check_model_fn(model_fn)
-    available = chosen_devices()
-    strategies = _strategies(strategy)
+    available, strategies = chosen_devices(), _strategies(strategy)
     # Worker processes need no devices of this process.
     counts = _device_counts(devices, len(available) if set(strategies) - {MULTIWORKER} else None)
     _check_settings(scaling=scaling, batch_size=batch_size, repeats=repeats,
@@ -214,9 +213,8 @@ def sweep(
         return Measured(point, measure(point, model_fn, data, settings),
                         steps=settings.steps, warmup_steps=warmup_steps)
 
-    outcome = run_sweep(plan, recorder, measure, reporter,
-                        titled(f"Sweep of {len(counts)} device counts", available),
-                        prepare=calibrate if steps is None else None)
+    outcome = run_sweep(plan, recorder, measure, reporter, titled(
+        f"Sweep of {len(counts)} device counts", available), prepare=None if steps else calibrate)
     return _finished(outcome, forecast, mlflow, lambda machine: _forecast(
         model_fn(), machine, counts, batch_size, scaling, strategies, replicate_options))
 
