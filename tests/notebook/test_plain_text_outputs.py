@@ -66,7 +66,8 @@ def test_the_pickers_text_lists_the_gpus_and_the_selection(monkeypatch):
     assert lines[0].startswith("GPUs · NVML ready: 8 GPUs")
     assert [line.split("]")[0] for line in lines if line.startswith("[")] == [
         f"[{index}" for index in range(8)]
-    assert lines[-1] == "replicate() will use GPUs 2, 4"
+    assert lines[-1] == ('replicate() will use GPUs 2, 4 · shares="auto" (NVML): GPU 2 50%, '
+                         'GPU 4 50% · shares="memory": GPU 2 77%, GPU 4 23%')
     assert "children=" not in text
 
 
