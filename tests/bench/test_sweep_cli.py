@@ -104,7 +104,8 @@ def test_interrupted_command_keeps_and_reports_what_it_measured(tmp_path, enviro
             if ": 3/200 |" in line:
                 break
         process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=120)
+        # Writing the report takes a while on a machine running two test suites.
+        stdout, stderr = process.communicate(timeout=300)
     finally:  # a failed wait must not leave the sweep running
         if process.poll() is None:
             process.kill()

@@ -104,7 +104,8 @@ def test_ctrl_c_stops_every_ray_worker(local_ray, tmp_path):
     ctrl_c_once_written(tmp_path / "pid-0")
     with pytest.raises(KeyboardInterrupt):
         launch(sleep_forever, str(tmp_path), workers=1, backend="ray", timeout=100)
-    assert still_running(pids_written(tmp_path), within=0) == []
+    # Killed processes may take a while to be reaped on a machine running two test suites.
+    assert still_running(pids_written(tmp_path), within=15) == []
     assert ray_workers_running() == []
 
 
@@ -136,7 +137,7 @@ def test_ray_ends_the_workers_of_a_driver_that_was_killed(local_ray, tmp_path):
             time.sleep(0.2)
         assert driver.poll() is None, (tmp_path / "driver.log").read_text()
         driver.kill()
-    assert still_running(pids_written(tmp_path), within=30) == []
+    assert still_running(pids_written(tmp_path), within=60) == []
     assert ray_workers_running() == []
 
 
