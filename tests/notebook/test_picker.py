@@ -7,7 +7,6 @@ import ipywidgets
 import pytest
 import traitlets
 from fake_tf_config import FakeTfConfig
-from ipywidgets.widgets.tests.utils import setup_test_comm, teardown_test_comm
 
 import nbreplica
 from nbreplica.gpus import chosen, emulation, visible
@@ -16,13 +15,7 @@ from nbreplica.testing import GIB, FakeGpu, FakeProcess, fake_nvml, plausible_gp
 from nbreplica.testing.plausible import mixed_gpus
 
 
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch):
-    setup_test_comm()
-    monkeypatch.setattr(emulation, "_emulated_count", 0)
-    yield
-    nbreplica.use_devices(None)
-    teardown_test_comm()
+pytestmark = pytest.mark.usefixtures("widgets_without_a_kernel")
 
 
 @pytest.fixture

@@ -11,23 +11,15 @@ from pathlib import Path
 import ipywidgets
 import pytest
 import tqdm.notebook
-from ipywidgets.widgets.tests.utils import setup_test_comm, teardown_test_comm
 
 import nbreplica
 from nbreplica.bench import progress
 from nbreplica.bench.progress import BarProgress, Status
 from nbreplica.bench.report import shown_path
-from nbreplica.gpus import emulation
 from nbreplica.testing import fake_nvml, plausible_gpus
 
 
-@pytest.fixture(autouse=True)
-def widgets_without_a_kernel(monkeypatch):
-    setup_test_comm()
-    monkeypatch.setattr(emulation, "_emulated_count", 0)
-    yield
-    nbreplica.use_devices(None)
-    teardown_test_comm()
+pytestmark = pytest.mark.usefixtures("widgets_without_a_kernel")
 
 
 class Displays:
