@@ -54,6 +54,7 @@ tf = start_tensorflow(emulate=2)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from scipy import stats  # noqa: E402
 
 import nbreplica  # noqa: E402
 from nbreplica.forecasting import trace  # noqa: E402
@@ -205,12 +206,15 @@ def _summary(results: list[tuple[Row, float, float, float]]) -> None:
                "Amdahl fit of an emulated sweep": [f for *_, f in results]}
     print(f"\nmean absolute error of the 8-GPU speedup over {len(results)} rows (forecast):")
     for name, values in columns.items():
-        print(f"  {name:34} {np.nanmean(np.abs(np.array(values) - published)):.2f}x")
+        print(f"  {name:34} {np.nanmean(np.abs(np.array(values) - published)):.3f}x")
     _per_table(results)
     worst = sorted(results, key=lambda r: r[0].published)[:3]
     print("rows that scale worst, published:", ", ".join(r.name for r, *_ in worst))
     print("rows that scale worst, forecast: ",
           ", ".join(r.name for r, *_ in sorted(results, key=lambda r: r[1])[:3]))
+    ranks = stats.spearmanr(published, [a for _, a, _, _ in results])
+    print(f"rank correlation of published and forecast 8-GPU speedups (Spearman): "
+          f"{ranks.statistic:.2f}")
 
 
 def _per_table(results: list[tuple[Row, float, float, float]]) -> None:

@@ -78,6 +78,10 @@ def _routed(name: str, original: Callable[..., Any], route: Route,
     def method(model: keras.Model, *args: Any, **kwargs: Any) -> Any:
         __tracebackhide__ = True  # IPython leaves this frame out of the user's traceback
         target = route(model, name)
+        if target is not model and getattr(type(target), name) is not method:
+            # The model routed to has its own method (a ReplicatedModel checks that the
+            # batch fits its shares): it runs, and reaches Keras's through this one.
+            return getattr(target, name)(*args, **kwargs)
         if name != "fit":
             return original(target, *args, **kwargs)
         call = signature.bind(target, *args, **kwargs)

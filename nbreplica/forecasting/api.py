@@ -28,8 +28,9 @@ ASSUMPTIONS = [
     "compute) and the gradients back during the backward pass; the batch copy, merge, "
     "gradient sum and update do not overlap; weights on the host with cpu_merge=True or "
     "cpu_relocation=True, else on the first GPU",
-    "mirrored: ring all-reduce of every gradient (NCCL's rings over every NVLink), "
-    "after the backward pass",
+    "mirrored: ring all-reduce of every dense gradient (NCCL's rings over every NVLink), "
+    "after the backward pass; sparse gradients (an embedding's rows) gathered on the "
+    "first GPU and sent back to each, as TensorFlow does for IndexedSlices",
 ]
 NO_INPUT = "no input pipeline: the batch is ready in host memory at each step"
 INPUT = ("input pipeline: {seconds:.3g} CPU core-seconds per sample (on a core at its turbo "

@@ -7,7 +7,9 @@ and ``/device:CPU:0`` is the host (see :mod:`nbreplica.gpus.available`); a real
 
 The placer's rules kept here: an op consuming a resource (a variable's read, assign or
 update) runs where the resource lives, whatever device its scope asked for; an op with
-no device runs on ``default``; a variable lives on ``variable_device`` when given (how a
+no device that reads only its input's shape (``Shape``, ``Size``, ``Rank``) runs where
+that input is; a constant with no device and one consumer runs where its consumer does;
+any other op with no device runs on ``default``; a variable lives on ``variable_device`` when given (how a
 forecast puts weights where they would be on a GPU machine), else where it was made.
 """
 
@@ -17,6 +19,8 @@ from collections.abc import Iterable
 from typing import Any
 
 HOST = "host"
+#: Ops that read only their input's shape: TensorFlow's placer puts them with it.
+_METADATA = frozenset({"Shape", "ShapeN", "Size", "Rank"})
 
 
 def gpu(index: int) -> str:
@@ -64,7 +68,17 @@ def op_devices(graph: Any, *, default: str = HOST,
     devices: dict[Any, str] = {}
     for op in _topological(op for op in graph.get_operations() if op in live):
         devices[op] = _device_of(op, captured, devices, default, variable_device)
+    for op, device in list(devices.items()):
+        consumers = [c for t in op.outputs for c in t.consumers() if c in devices]
+        if _is_generator(op, captured) and len(consumers) == 1:
+            devices[op] = devices[consumers[0]]
     return devices
+
+
+def _is_generator(op: Any, captured: dict[Any, Any]) -> bool:
+    """A constant-like op with no inputs, one output and no device asked for."""
+    return (not op.inputs and len(op.outputs) == 1 and not op.device
+            and op.type != "Placeholder" and op not in captured)
 
 
 def _device_of(op: Any, captured: dict[Any, Any], devices: dict[Any, str], default: str,
@@ -79,6 +93,8 @@ def _device_of(op: Any, captured: dict[Any, Any], devices: dict[Any, str], defau
     resources = [t for t in op.inputs if is_resource(t)]
     if resources:
         return devices[resources[0].op]
+    if not op.device and op.type in _METADATA and op.inputs:
+        return devices.get(op.inputs[0].op, default)
     return locate(op.device, default)
 
 

@@ -32,7 +32,11 @@ class StepProfile:
             (:data:`~nbreplica.forecasting.traffic.KINDS`).
         outbound: Bytes a replica sends per step, by transfer kind.
         label_bytes: The targets of one replica's rows (sent to where the loss is).
-        gradient_bytes: The weight gradients of one step (every trainable weight).
+        gradient_bytes: A replica's dense weight gradients per step: every trainable
+            weight it reads, but those of ``sparse_gradient_bytes``.
+        sparse_gradient_bytes: A replica's sparse weight gradients per step: the rows,
+            and their indices, that it gathers from a weight it reads no other way
+            (an ``Embedding``'s table); see :mod:`nbreplica.forecasting.gradients`.
         parameter_bytes: Every weight of the model.
         trace_seconds: How long tracing took.
     """
@@ -45,6 +49,7 @@ class StepProfile:
     outbound: Mapping[str, int] = field(default_factory=dict)
     label_bytes: int = 0
     gradient_bytes: int = 0
+    sparse_gradient_bytes: int = 0
     parameter_bytes: int = 0
     trace_seconds: float = 0.0
 
@@ -55,8 +60,9 @@ class StepProfile:
 
     def at_batch(self, rows: int) -> "StepProfile":
         """This profile at another per-replica batch, assuming the replica's compute,
-        the batch and the activations grow in proportion to the rows while weights,
-        gradients and the update do not (an estimate, for recommendations)."""
+        the batch, the activations and the sparse gradients' rows grow in proportion
+        to the rows while weights, dense gradients and the update do not (an
+        estimate, for recommendations)."""
         scale = rows / self.per_replica_batch
         replica = Work({k: v * scale for k, v in self.replica.flops.items()},
                        self.replica.memory_bytes * scale, self.replica.kernels)
@@ -65,4 +71,5 @@ class StepProfile:
             self, per_replica_batch=rows, replica=replica, merge=self.merge.scaled(scale),
             inbound={k: int(v * scale) if k in grown else v for k, v in self.inbound.items()},
             outbound={k: int(v * scale) if k in grown else v for k, v in self.outbound.items()},
-            label_bytes=int(self.label_bytes * scale))
+            label_bytes=int(self.label_bytes * scale),
+            sparse_gradient_bytes=int(self.sparse_gradient_bytes * scale))

@@ -34,9 +34,12 @@ The step, per strategy:
   under the CPU), else on the first GPU; the merge device is the host with
   ``cpu_merge=True``, else the first GPU.
 - ``"mirrored"`` (``MirroredStrategy`` with NCCL): the host copies each GPU its rows;
-  each replica computes; the gradients are all-reduced by a ring, each GPU sending and
-  receiving ``2 (n - 1) / n`` of the gradients' bytes (over NVLink NCCL's rings use
-  every link of a GPU); each GPU then runs the optimizer on its copy.
+  each replica computes; the dense gradients are all-reduced by a ring, each GPU
+  sending and receiving ``2 (n - 1) / n`` of their bytes (over NVLink NCCL's rings use
+  every link of a GPU); the sparse ones (an embedding's gathered rows) are not: as
+  TensorFlow's cross-device ops do for ``IndexedSlices``, every GPU sends its rows to
+  the first, which sends all ``n`` GPUs' rows back to each; each GPU then runs the
+  optimizer on its copy.
 
 Nothing else overlaps: the batch copy, the merge, the gradient sum, the all-reduce
 and the update each wait for what comes before them.
@@ -236,20 +239,25 @@ def _mirrored(profile: StepProfile, setup: Setup, n: int, compute: float
     rows = profile.inbound.get("batch", 0) + profile.label_bytes
     hop = 2 * (n - 1) / n * profile.gradient_bytes
     ring = _ring(hardware, n)
+    sparse, others = profile.sparse_gradient_bytes, [gpu(k) for k in range(1, n)]
     phases = {"batch": [(HOST, gpu(k), rows) for k in range(n)],
               "allreduce": [] if hardware.has_nvlink else
-              [(gpu(a), gpu(b), hop) for a, b in zip(ring, ring[1:] + ring[:1])]}
+              [(gpu(a), gpu(b), hop) for a, b in zip(ring, ring[1:] + ring[:1])],
+              "sparse_gather": [(g, gpu(0), sparse) for g in others if sparse],
+              "sparse_broadcast": [(gpu(0), g, n * sparse) for g in others if sparse]}
     timed, busy = _phases(hardware, phases)
-    (batch, batch_link), (reduce, reduce_link) = timed["batch"], timed["allreduce"]
     if hardware.has_nvlink:
-        reduce_link = "nvlink (NCCL rings over every link)"
-        reduce = busy[reduce_link] = hop / (hardware.nvlink_bandwidth
-                                            * LINK_EFFICIENCY["nvlink"])
+        link = "nvlink (NCCL rings over every link)"
+        timed["allreduce"] = (hop / (hardware.nvlink_bandwidth * LINK_EFFICIENCY["nvlink"]),
+                              link)
+        busy[link] = timed["allreduce"][0]
+    reduce = {name: timed[name] for name in ("allreduce", "sparse_gather", "sparse_broadcast")}
     parts = dict.fromkeys(PARTS, 0.0)
-    parts.update(batch=batch, compute=compute, allreduce=reduce,
+    parts.update(batch=timed["batch"][0], compute=compute,
+                 allreduce=sum(seconds for seconds, _ in reduce.values()),
                  merge=work_seconds(profile.merge_of(1), hardware) * setup.compute_scale,
                  update=work_seconds(profile.update, hardware))
-    return parts, {"batch": batch_link, "allreduce": reduce_link}, busy
+    return parts, {"batch": timed["batch"][1], "allreduce": max(reduce.values())[1]}, busy
 
 
 def _ring(hardware: Hardware, n: int) -> list[int]:

@@ -21,6 +21,7 @@ import tensorflow as tf
 from tensorflow.python.framework import func_graph
 
 from nbreplica.forecasting import flops, traffic
+from nbreplica.forecasting.gradients import gradient_bytes
 from nbreplica.forecasting.placement import locate, op_devices
 from nbreplica.forecasting.profile import StepProfile
 from nbreplica.gpus.available import list_devices
@@ -62,6 +63,7 @@ def trace_split(model: keras.Model, per_replica_batch: int, cpu_merge: bool) -> 
     replica = locate(devices[1].device)
     found = traffic.transfers(graph, placed)
     update = _update_ops(placed)
+    dense, sparse = gradient_bytes(graph, model.trainable_variables, "replica_1/")
     return StepProfile(
         per_replica_batch=per_replica_batch,
         replica=flops.work_of(op for op in placed if "replica_1/" in op.name),
@@ -70,7 +72,8 @@ def trace_split(model: keras.Model, per_replica_batch: int, cpu_merge: bool) -> 
         inbound=_by_kind(t for t in found if t.destination == replica),
         outbound=_by_kind(t for t in found if t.source == replica),
         label_bytes=_label_bytes(model, per_replica_batch),
-        gradient_bytes=_bytes_of(model.trainable_variables),
+        gradient_bytes=dense,
+        sparse_gradient_bytes=sparse,
         parameter_bytes=_bytes_of(model.weights),
         trace_seconds=time.perf_counter() - started)
 

@@ -16,6 +16,8 @@ from nbreplica.forecasting.placement import locate
 D0, D1, D2 = 8, 16, 4
 #: The convnet: image side, channels, filters, kernel side, classes.
 SIDE, CHANNELS, FILTERS, KERNEL, CLASSES = 10, 3, 6, 3, 5
+#: The embedding model: vocabulary, embedding width, tokens per row, outputs.
+VOCABULARY, WIDTH, TOKENS, OUTPUTS = 50, 8, 5, 4
 
 
 def mlp(optimizer: str = "adam") -> keras.Model:
@@ -36,8 +38,33 @@ def convnet() -> keras.Model:
     return model
 
 
+class _VocabularyScores(keras.layers.Layer):
+    """Scores each vocabulary entry by its embedding: the table read whole."""
+
+    def __init__(self, embedding: keras.layers.Embedding) -> None:
+        super().__init__()
+        self.embedding = embedding
+
+    def call(self, pooled: Any) -> Any:
+        return keras.ops.matmul(pooled, keras.ops.transpose(self.embedding.embeddings))
+
+
+def embedding_model(tied: bool = False) -> keras.Model:
+    """Token ids to an embedding, averaged, to a dense layer; with ``tied``, the table
+    is also read whole (to score the vocabulary), as in a language model whose input
+    and output embeddings are tied."""
+    tokens = keras.Input((TOKENS,), dtype="int32")
+    embedding = keras.layers.Embedding(VOCABULARY, WIDTH)
+    pooled = keras.layers.GlobalAveragePooling1D()(embedding(tokens))
+    if tied:
+        pooled = _VocabularyScores(embedding)(pooled)
+    model = keras.Model(tokens, keras.layers.Dense(OUTPUTS)(pooled), name="embedding_model")
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
 def specs(model: keras.Model, rows: int) -> tuple[tf.TensorSpec, tf.TensorSpec]:
-    return (tf.TensorSpec((rows, *model.inputs[0].shape[1:])),
+    return (tf.TensorSpec((rows, *model.inputs[0].shape[1:]), model.inputs[0].dtype),
             tf.TensorSpec((rows, *model.outputs[0].shape[1:])))
 
 
@@ -55,7 +82,7 @@ def sent_by_tensorflow(function: Any, model: keras.Model, rows: int) -> Counter:
     x_spec, y_spec = specs(model, rows)
     context.enable_run_metadata()
     try:
-        function(tf.ones(x_spec.shape), tf.ones(y_spec.shape))
+        function(tf.ones(x_spec.shape, x_spec.dtype), tf.ones(y_spec.shape))
         metadata = context.export_run_metadata()
     finally:
         context.disable_run_metadata()

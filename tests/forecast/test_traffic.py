@@ -7,14 +7,17 @@ import pytest
 import tensorflow as tf
 
 import nbreplica
-from forecast_models import (CHANNELS, CLASSES, D0, D1, D2, FILTERS, KERNEL, SIDE, convnet,
-                             counted, mlp, sent_by_tensorflow, traced_step)
+from forecast_models import (CHANNELS, CLASSES, D0, D1, D2, FILTERS, KERNEL, OUTPUTS, SIDE,
+                             TOKENS, VOCABULARY, WIDTH, convnet, counted, embedding_model, mlp,
+                             sent_by_tensorflow, traced_step)
 from nbreplica.forecasting import placement, trace, traffic
 from nbreplica.strategy.placements import mirrored_strategy
 
 ROWS = 6  # per replica
-FLOAT = 4
+FLOAT = INT32 = 4
 MLP_WEIGHTS = (D0 * D1 + D1 + D1 * D2 + D2) * FLOAT
+GATHERED_ROWS = ROWS * TOKENS * (WIDTH * FLOAT + INT32)  # the rows and their token ids
+EMBEDDING_HEAD = (WIDTH * OUTPUTS + OUTPUTS) * FLOAT
 
 
 def test_the_mlp_replica_moves_its_rows_the_weights_and_the_gradients():
@@ -67,11 +70,29 @@ def test_split_counts_match_what_tensorflow_sends(plain_graphs, make, cpu_merge)
     assert counted(step) == sent_by_tensorflow(step, model, 3 * ROWS)
 
 
-def test_mirrored_counts_match_what_tensorflow_sends(plain_graphs):
+def test_an_embeddings_gradient_is_the_rows_it_gathered():
+    profile = trace.trace_split(embedding_model(), ROWS, cpu_merge=True)
+    assert profile.sparse_gradient_bytes == GATHERED_ROWS
+    assert profile.gradient_bytes == EMBEDDING_HEAD
+    assert profile.parameter_bytes == VOCABULARY * WIDTH * FLOAT + EMBEDDING_HEAD
+
+
+def test_a_table_also_read_whole_has_a_dense_gradient():
+    profile = trace.trace_split(embedding_model(tied=True), ROWS, cpu_merge=True)
+    assert profile.sparse_gradient_bytes == 0
+    assert profile.gradient_bytes == profile.parameter_bytes
+
+
+@pytest.mark.parametrize("make, batch", [
+    (lambda: mlp("sgd"), ROWS * (D0 + D2) * FLOAT),
+    (embedding_model, ROWS * (TOKENS * INT32 + OUTPUTS * FLOAT)),
+], ids=["mlp", "embedding"])
+def test_mirrored_counts_match_what_tensorflow_sends(plain_graphs, make, batch):
+    profile = trace.trace_split(make(), ROWS, cpu_merge=True)
     devices = nbreplica.list_devices()[:2]
     strategy = mirrored_strategy(devices)
     with strategy.scope():
-        model = mlp("sgd")
+        model = make()
         model.optimizer.build(model.trainable_variables)
 
     def step(data):
@@ -80,11 +101,11 @@ def test_mirrored_counts_match_what_tensorflow_sends(plain_graphs):
     function = traced_step(step, model, ROWS)
     sent = sent_by_tensorflow(function, model, ROWS)
     assert counted(function) == sent
-    # Each replica gets its rows and targets; the gradients (the bytes a forecast
-    # all-reduces) are reduced onto the first device, and the sum is sent back.
-    assert sent[("host", "gpu1")] == ROWS * (D0 + D2) * FLOAT
-    assert sent[("gpu1", "gpu0")] == MLP_WEIGHTS
-    assert sent[("gpu0", "gpu1")] >= MLP_WEIGHTS
+    # Each replica gets its rows and targets; its gradients (dense and sparse: what a
+    # forecast reduces) go to the first device, and the sums come back.
+    assert sent[("host", "gpu1")] == batch
+    assert sent[("gpu1", "gpu0")] == profile.gradient_bytes + profile.sparse_gradient_bytes
+    assert sent[("gpu0", "gpu1")] >= profile.gradient_bytes + 2 * profile.sparse_gradient_bytes
 
 
 def test_emulated_devices_map_to_host_and_gpus():

@@ -280,6 +280,15 @@ def test_shares_split_the_cells_batches_and_the_summary_says_how(shell, magics):
     assert "Calibrating shares='auto'" in captured.stdout
 
 
+def test_a_batch_too_small_for_a_share_is_refused_in_a_cell_as_outside(shell, magics):
+    result, captured = run(shell, "-n 2 --shares 0.9,0.1",
+                           "model = build()\nmodel.fit(x, y, batch_size=5, verbose=0)")
+    assert isinstance(result.error_in_exec, ValueError)
+    assert "use a batch of at least 10 rows" in str(result.error_in_exec)
+    assert "Received: shares=[0.9, 0.1], batch_size=5" in str(result.error_in_exec)
+    assert not magics.last_run.fits
+
+
 def test_quiet_shows_no_summary(shell):
     result, captured = run(shell, "-n 2 --quiet", "value = 41 + 1\nprint('body output')")
     assert result.success and shell.user_ns["value"] == 42
