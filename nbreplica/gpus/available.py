@@ -26,9 +26,10 @@ HOST_DEVICE = "/device:CPU:0"
 
 @dataclass(frozen=True)
 class Accelerator:
-    """One device ``replicate`` can use: its GPU index (NVML's, for a real GPU), a
-    readable name, its TensorFlow device string, and whether it is an emulated
-    stand-in."""
+    """One device ``replicate`` can use: its GPU index (for a real GPU TensorFlow's
+    physical one, which is NVML's unless ``CUDA_VISIBLE_DEVICES`` hides GPUs: see
+    :mod:`nbreplica.devices.cuda_visible`), a readable name, its TensorFlow device
+    string, and whether it is an emulated stand-in."""
 
     index: int
     name: str

@@ -542,7 +542,7 @@ def _gpu_monitors(args: Namespace, devices: list[Accelerator],
     if not args.monitor or (args.log_dir is None and not args.mlflow):
         return None
     from nbreplica.tracking.gpu_monitor import GpuMonitor
-    from nbreplica.tracking.gpus import nvml_indices
+    from nbreplica.devices.cuda_visible import nvml_indices
 
     gpus = nvml_indices(devices)
     return lambda: [GpuMonitor(args.log_dir, mlflow=args.mlflow, gpus=gpus)]

@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from nbreplica._errors import caller_stacklevel
 from nbreplica.devices import snapshot
+from nbreplica.devices.cuda_visible import nvml_index_of
 from nbreplica.devices.records import DeviceStats
 from nbreplica.devices.shares import (
     SHARE_MODES,
@@ -140,8 +141,9 @@ def _auto(template: keras.Model, accelerators: Sequence[Accelerator],
 
 
 def _stats_of(accelerators: Sequence[Accelerator]) -> list[DeviceStats]:
-    """NVML's record of each accelerator, by index (a device NVML does not list, as an
-    emulated one without the simulated driver: a record without memory or speed)."""
+    """NVML's record of each accelerator, by its NVML index (a device NVML does not
+    list, as an emulated one without the simulated driver: a record without memory or
+    speed)."""
     by_index = {device.index: device for device in snapshot()}
-    return [by_index.get(a.index) or DeviceStats(a.index, a.name, emulated=a.emulated)
+    return [by_index.get(nvml_index_of(a)) or DeviceStats(a.index, a.name, emulated=a.emulated)
             for a in accelerators]

@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 import nbreplica
+from nbreplica.gpus.available import Accelerator
 from nbreplica.replicator.calibration import calibrate
 from nbreplica.replicator.plan import make_plan, shared_sizes
 from nbreplica.replicator.shares import resolve_shares
@@ -203,6 +204,16 @@ def test_auto_falls_back_on_nvml_when_the_model_fails_on_made_up_data(capsys):
     assert parallel.shares_source == "nvml"
     np.testing.assert_allclose(parallel.shares, [0.705, 0.295], atol=1e-3)
     assert capsys.readouterr().out.endswith(" failed\n")
+
+
+def test_real_gpus_are_found_in_nvml_under_cuda_visible_devices(monkeypatch):
+    # A process that sees NVML's GPUs 3 and 1, as TensorFlow's GPUs 0 and 1.
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,1")
+    seen = [Accelerator(0, "GPU 3", "/device:GPU:0", emulated=False),
+            Accelerator(1, "GPU 1", "/device:GPU:1", emulated=False)]
+    with fake_nvml(*mixed_gpus()):
+        shares = resolve_shares("memory", make_mlp(), seen)
+    np.testing.assert_allclose(shares.values, np.array([9, 50]) / 59)
 
 
 def test_memory_shares_need_nvml():

@@ -18,7 +18,8 @@ import nbreplica
 from nbreplica.cluster import current
 from nbreplica.cluster.current import WorkerContext
 from nbreplica.testing import GIB
-from nbreplica.tracking.gpus import model_gpus, nvml_index
+from nbreplica.devices.cuda_visible import nvml_index
+from nbreplica.tracking.gpus import model_gpus
 
 STEPS_PER_EPOCH = SAMPLES // BATCH
 
