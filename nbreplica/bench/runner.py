@@ -11,7 +11,7 @@ from typing import Any
 import tensorflow as tf
 
 from nbreplica._checks import is_whole
-from nbreplica.devices.shares import SHARE_MODES, normalised
+from nbreplica.devices.shares import check_share_name, normalised
 from nbreplica.gpus.replicas import chosen_devices
 from nbreplica.bench.data import SweepData
 from nbreplica.bench import defaults
@@ -279,13 +279,14 @@ def _replicate_options(options: Mapping[str, Any] | None, shares: Any,
     if shares is None:
         return chosen
     if isinstance(shares, str):
-        if shares not in SHARE_MODES:
-            raise ValueError(f"shares must be None, one of {SHARE_MODES} or a sequence of "
-                             f"positive numbers. Received: shares={shares!r}")
-    elif len(normalised(shares, len(shares))) < largest:
-        raise ValueError(
-            f"shares needs one number per device of the largest point ({largest}). "
-            f"Received: shares={shares!r}")
+        check_share_name(shares)
+    else:
+        count = len(shares) if isinstance(shares, Sequence) else largest
+        normalised(shares, count)  # refuses a non-sequence and bad numbers alike
+        if count < largest:
+            raise ValueError(
+                f"shares needs one number per device of the largest point ({largest}). "
+                f"Received: shares={shares!r}")
     chosen["shares"] = shares
     return chosen
 

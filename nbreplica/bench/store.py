@@ -69,8 +69,6 @@ RUN_COLUMNS = [field.name for field in dataclasses.fields(RunRecord)]
 SAMPLE_COLUMNS = ["sweep_id", "strategy", "devices", "repeat", "time", "device",
                   "metric", "value"]
 
-FORECAST_COLUMNS = ["sweep_id", "forecast"]
-
 _SQL_TYPES = {int: "INTEGER", float: "REAL", bool: "INTEGER", str: "TEXT"}
 
 

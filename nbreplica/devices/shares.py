@@ -53,6 +53,17 @@ def normalised(shares: object, count: int) -> tuple[float, ...]:
     return tuple(float(value) / total for value in values)
 
 
+def check_share_name(shares: str) -> None:
+    """Refuse a ``shares`` string that is not one of :data:`SHARE_MODES`.
+
+    Raises:
+        ValueError: ``shares`` names no way to split a batch.
+    """
+    if shares not in SHARE_MODES:
+        raise ValueError(f"shares must be None, one of {SHARE_MODES} or a sequence of "
+                         f"positive numbers, one per device. Received: shares={shares!r}")
+
+
 def memory_shares(devices: Sequence[DeviceStats]) -> tuple[float, ...]:
     """Shares proportional to each device's free memory.
 
@@ -79,10 +90,6 @@ def speed_shares(devices: Sequence[DeviceStats]) -> tuple[float, ...] | None:
     if not devices or len(shares) < len(devices):
         return None
     return tuple(shares[device.index] for device in devices)
-
-
-#: What ``nbreplica devices --shares`` and the picker show: a share from NVML alone.
-SHOWN_MODES = ("auto", "memory")
 
 
 def shares_by_index(devices: Sequence[DeviceStats], mode: str) -> dict[int, float]:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from nbreplica._checks import is_number
 from nbreplica.forecasting import recommend, trace
 from nbreplica.forecasting.catalogue import resolve_hardware
 from nbreplica.forecasting.hardware import Hardware
@@ -119,7 +120,7 @@ def assumptions(setup: Setup) -> list[str]:
     """What a forecast with ``setup`` assumes, as its report lists it."""
     if not setup.input_cpu_seconds:
         return [*ASSUMPTIONS, NO_INPUT]
-    cores = setup.hardware.host_cores / setup.hardware.gpus
+    cores = setup.hardware.host_cores_per_gpu
     return [*ASSUMPTIONS, INPUT.format(seconds=setup.input_cpu_seconds, cores=cores)]
 
 
@@ -139,8 +140,7 @@ def _anchored(setup: Setup, profile: StepProfile, step_time: float) -> Setup:
 def _check_input(input_cpu_seconds: Any, machine: Hardware) -> None:
     if input_cpu_seconds is None:
         return
-    if isinstance(input_cpu_seconds, bool) or not isinstance(
-            input_cpu_seconds, (int, float)) or not input_cpu_seconds > 0:
+    if not is_number(input_cpu_seconds) or not input_cpu_seconds > 0:
         raise ValueError("input_cpu_seconds must be CPU seconds per sample > 0 or None. "
                          f"Received: input_cpu_seconds={input_cpu_seconds!r}")
     if machine.host_cores < 1:

@@ -102,6 +102,11 @@ class Hardware:
     def has_nvlink(self) -> bool:
         return self.nvlink_bandwidth > 0 and self.topology != "pcie"
 
+    @property
+    def host_cores_per_gpu(self) -> float:
+        """The host cores each GPU's input pipeline runs on: an equal share of all."""
+        return self.host_cores / self.gpus
+
     def host_clock(self, busy_share: float) -> float:
         """The host cores' clock, relative to the turbo clock, with ``busy_share`` of
         them busy: the turbo clock when none is, the base clock when all are, in

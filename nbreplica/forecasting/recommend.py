@@ -50,7 +50,7 @@ def input_cores(profile: StepProfile, setup: Setup, devices: int) -> list[str]:
     if not step.bottleneck.startswith("input pipeline"):
         return []
     fed = forecast_step(profile, replace(setup, input_cpu_seconds=0.0), devices).seconds
-    cores = setup.hardware.host_cores / setup.hardware.gpus
+    cores = setup.hardware.host_cores_per_gpu
     return [f"the input pipeline bounds the step at {devices} GPUs: it would keep up with "
             f"{cores * step.seconds / fed:.0f} host cores per GPU instead of {cores:g}; "
             "prepare the samples on the GPUs or before training to lift it"]

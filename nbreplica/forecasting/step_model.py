@@ -48,7 +48,7 @@ The input pipeline (``Setup.input_cpu_seconds``: CPU core-seconds to prepare one
 sample, on one host core at its turbo clock; none by default: the batch is ready in
 host memory). It runs on the host's CPUs while the GPUs compute (prefetched), so the
 step lasts as long as the longer of the two. Each GPU's pipeline runs on its share of
-the host's cores (``Hardware.host_cores / Hardware.gpus``, as a launcher that binds one
+the host's cores (``Hardware.host_cores_per_gpu``, as a launcher that binds one
 process per GPU to the cores near it does), and the cores run slower the more of them
 are busy: at the turbo clock with none busy, at the base clock with all busy, in
 proportion between (``Hardware.host_clock``; a CPU's turbo headroom is shared by its
@@ -149,7 +149,7 @@ def forecast_step(profile: StepProfile, setup: Setup, devices: int) -> StepForec
         seconds, bottleneck = parts["input"], "input"
     split = devices > 1 and setup.strategy == "split"
     each = "each GPU" if devices > 1 else "the GPU"
-    cores = setup.hardware.host_cores / setup.hardware.gpus
+    cores = setup.hardware.host_cores_per_gpu
     where = {"merge": setup.merge_device if split else each,
              "gradient_sum": setup.weights_device,
              "update": setup.weights_device if split else each,
@@ -164,7 +164,7 @@ def input_seconds(rows: int, setup: Setup, devices: int) -> float:
     hardware = setup.hardware
     if not setup.input_cpu_seconds:
         return 0.0
-    cores = hardware.host_cores / hardware.gpus
+    cores = hardware.host_cores_per_gpu
     clock = hardware.host_clock(devices / hardware.gpus)
     return rows * setup.input_cpu_seconds / (cores * clock)
 

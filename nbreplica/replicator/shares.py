@@ -28,9 +28,9 @@ from nbreplica.devices import snapshot
 from nbreplica.devices.cuda_visible import nvml_index_of
 from nbreplica.devices.records import DeviceStats
 from nbreplica.devices.shares import (
-    SHARE_MODES,
     SPEED_DESCRIPTION,
     check_rows,
+    check_share_name,
     memory_shares,
     normalised,
     shares_text,
@@ -58,6 +58,11 @@ class Shares:
     def split(self) -> tuple[float, ...] | None:
         return None if self.source == "even" else self.values
 
+    @classmethod
+    def even(cls, count: int) -> Shares:
+        """The same share for each of ``count`` replicas."""
+        return cls((1.0 / count,) * count, "even")
+
 
 def resolve_shares(shares: Any, template: keras.Model,
                    accelerators: Sequence[Accelerator], *,
@@ -74,14 +79,13 @@ def resolve_shares(shares: Any, template: keras.Model,
     """
     count = len(accelerators)
     if shares is None or (isinstance(shares, str) and shares == "even"):
-        return Shares((1.0 / count,) * count, "even")
+        return Shares.even(count)
     if isinstance(shares, str):
         if shares == "memory":
             return Shares(memory_shares(_stats_of(accelerators)), "memory")
         if shares == "auto":
             return _auto(template, accelerators, clock)
-        raise ValueError(f"shares must be None, one of {SHARE_MODES} or a sequence of "
-                         f"positive numbers, one per device. Received: shares={shares!r}")
+        check_share_name(shares)  # raises: every name it accepts is handled above
     return Shares(normalised(shares, count), "given")
 
 
@@ -130,13 +134,12 @@ def _auto(template: keras.Model, accelerators: Sequence[Accelerator],
         described = speed_shares(_stats_of(accelerators))
         if described is not None:
             return Shares(described, "nvml")
-        count = len(accelerators)
         warnings.warn(
             f"shares='auto' splits each batch evenly: the template cannot be timed "
             f"({reason}) and NVML does not describe every device ({SPEED_DESCRIPTION}). "
             "Give explicit shares to split unevenly. Received: shares='auto'",
             stacklevel=caller_stacklevel())
-        return Shares((1.0 / count,) * count, "even")
+        return Shares.even(len(accelerators))
     return Shares(shares_from_times(seconds), "calibration")
 
 

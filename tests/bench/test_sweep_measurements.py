@@ -184,3 +184,5 @@ def test_an_even_sweep_reports_no_split_and_bad_shares_fail_before_measuring():
         nbreplica.sweep(tiny_model, x, y, devices=(2, 4), shares=[1, 1], **QUICK)
     with pytest.raises(ValueError, match=r"Received: shares='fastest'"):
         nbreplica.sweep(tiny_model, x, y, devices=(2,), shares="fastest", **QUICK)
+    with pytest.raises(TypeError, match=r"a sequence of positive numbers.*Received: shares=2"):
+        nbreplica.sweep(tiny_model, x, y, devices=(2,), shares=2, **QUICK)
