@@ -42,9 +42,10 @@ def still_running(pids: set[int] | list[int], within: float = 15.0) -> list[int]
         time.sleep(0.1)
 
 
-def ray_workers_running() -> list[int]:
+def ray_workers_running(within: float = 30.0) -> list[int]:
     """The processes of nbreplica's Ray workers (Ray titles them after the actor class)
-    that are still running."""
+    still running after up to ``within`` seconds: Ray ends killed actors in the
+    background, which takes a while on a machine running two test suites."""
     titled = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
@@ -52,7 +53,7 @@ def ray_workers_running() -> list[int]:
                 titled.append(int(cmdline.parent.name))
         except OSError:
             continue  # the process ended while it was looked at
-    return [pid for pid in titled if _running(pid)]
+    return still_running(titled, within)
 
 
 def _running(pid: int) -> bool:

@@ -11,7 +11,9 @@ machine and stays up for later launches.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -212,15 +214,16 @@ class _ActorGroup:
 
     def end(self) -> None:
         """Kill every actor and free their resources; wait until the processes of
-        those on this machine have ended (Ray ends the others)."""
+        those on this machine have ended, sending SIGKILL to any still running after
+        the grace period (Ray ends the others)."""
         from ray.util.placement_group import remove_placement_group
 
         for actor in self.actors:
             self.ray.kill(actor, no_restart=True)
         remove_placement_group(self.placement)
         here = self.ray.get_runtime_context().get_node_id()
-        _wait_for_exit([place.pid for place in self.places if place.node_id == here],
-                       GRACE_PERIOD * 10)
+        end_processes([place.pid for place in self.places if place.node_id == here],
+                      GRACE_PERIOD * 10)
 
 
 class _ChiefOutput:
@@ -247,13 +250,25 @@ class _ChiefOutput:
             pass
 
 
-def _wait_for_exit(pids: list[int], timeout: float) -> None:
-    """Wait up to ``timeout`` seconds until none of ``pids`` is running."""
+def end_processes(pids: list[int], grace: float) -> None:
+    """Wait up to ``grace`` seconds for the processes ``pids`` (killed actors) to end;
+    send SIGKILL to those still running (on a machine too busy for Ray to end them in
+    time) and wait for them as long again."""
+    left = _wait_for_exit(pids, grace)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    _wait_for_exit(left, grace)
+
+
+def _wait_for_exit(pids: list[int], timeout: float) -> list[int]:
+    """Wait up to ``timeout`` seconds until none of ``pids`` is running; returns those
+    still running."""
     deadline = time.monotonic() + timeout
     while True:
         pids = [pid for pid in pids if running(pid)]
         if not pids or time.monotonic() > deadline:
-            return
+            return pids
         time.sleep(POLL_INTERVAL)
 
 

@@ -22,6 +22,7 @@ from ray_cluster import ray_workers_running, still_running
 from worker_processes import ctrl_c_once_written, pids_written
 
 from nbreplica.cluster import LaunchTimeout, RayBackend, WorkerError, launch, tf_config
+from nbreplica.cluster.ray_launcher import end_processes
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +108,24 @@ def test_ctrl_c_stops_every_ray_worker(local_ray, tmp_path):
     # Killed processes may take a while to be reaped on a machine running two test suites.
     assert still_running(pids_written(tmp_path), within=15) == []
     assert ray_workers_running() == []
+
+
+def test_an_actor_process_that_outlives_the_grace_period_is_killed():
+    # What a killed actor's process is to a machine too busy to end it in time:
+    # a process that ignores SIGTERM and sleeps on.
+    stubborn = subprocess.Popen([sys.executable, "-c", "import signal, time; "
+                                 "signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                                 "print(flush=True); time.sleep(600)"],
+                                stdout=subprocess.PIPE)
+    try:
+        stubborn.stdout.readline()  # it ignores SIGTERM from here on
+        started = time.monotonic()
+        end_processes([stubborn.pid], grace=0.5)
+        assert stubborn.wait(timeout=10) == -9
+        assert time.monotonic() - started < 10
+    finally:
+        stubborn.kill()
+        stubborn.wait()
 
 
 DRIVER = """\

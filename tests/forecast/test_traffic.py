@@ -83,11 +83,16 @@ def test_a_table_also_read_whole_has_a_dense_gradient():
     assert profile.gradient_bytes == profile.parameter_bytes
 
 
-@pytest.mark.parametrize("make, batch", [
-    (lambda: mlp("sgd"), ROWS * (D0 + D2) * FLOAT),
-    (embedding_model, ROWS * (TOKENS * INT32 + OUTPUTS * FLOAT)),
+# TensorFlow versions differ on where the constant shape of an embedding's sparse
+# gradient (int32 x 2) runs, so the count may miss or add it on a pair of devices.
+SPARSE_SHAPE = 2 * INT32
+
+
+@pytest.mark.parametrize("make, batch, slack", [
+    (lambda: mlp("sgd"), ROWS * (D0 + D2) * FLOAT, 0),
+    (embedding_model, ROWS * (TOKENS * INT32 + OUTPUTS * FLOAT), SPARSE_SHAPE),
 ], ids=["mlp", "embedding"])
-def test_mirrored_counts_match_what_tensorflow_sends(plain_graphs, make, batch):
+def test_mirrored_counts_match_what_tensorflow_sends(plain_graphs, make, batch, slack):
     profile = trace.trace_split(make(), ROWS, cpu_merge=True)
     devices = nbreplica.list_devices()[:2]
     strategy = mirrored_strategy(devices)
@@ -99,8 +104,8 @@ def test_mirrored_counts_match_what_tensorflow_sends(plain_graphs, make, batch):
         return strategy.run(model.train_step, args=(data,))
 
     function = traced_step(step, model, ROWS)
-    sent = sent_by_tensorflow(function, model, ROWS)
-    assert counted(function) == sent
+    sent, count = sent_by_tensorflow(function, model, ROWS), counted(function)
+    assert all(abs(count[pair] - sent[pair]) <= slack for pair in {*count, *sent})
     # Each replica gets its rows and targets; its gradients (dense and sparse: what a
     # forecast reduces) go to the first device, and the sums come back.
     assert sent[("host", "gpu1")] == batch
