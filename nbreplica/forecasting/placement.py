@@ -9,8 +9,9 @@ The placer's rules kept here: an op consuming a resource (a variable's read, ass
 update) runs where the resource lives, whatever device its scope asked for; an op with
 no device that reads only its input's shape (``Shape``, ``Size``, ``Rank``) runs where
 that input is; a constant with no device and one consumer runs where its consumer does;
-any other op with no device runs on ``default``; a variable lives on ``variable_device`` when given (how a
-forecast puts weights where they would be on a GPU machine), else where it was made.
+any other op with no device runs on ``default``; a variable lives on
+``variable_device`` when given (how a forecast puts weights where they would be on a
+GPU machine), else where it was made.
 """
 
 from __future__ import annotations
@@ -68,9 +69,9 @@ def op_devices(graph: Any, *, default: str = HOST,
     devices: dict[Any, str] = {}
     for op in _topological(op for op in graph.get_operations() if op in live):
         devices[op] = _device_of(op, captured, devices, default, variable_device)
-    for op, device in list(devices.items()):
-        consumers = [c for t in op.outputs for c in t.consumers() if c in devices]
-        if _is_generator(op, captured) and len(consumers) == 1:
+    for op in [op for op in devices if _is_generator(op, captured)]:
+        consumers = [c for c in op.outputs[0].consumers() if c in devices]
+        if len(consumers) == 1:
             devices[op] = devices[consumers[0]]
     return devices
 
